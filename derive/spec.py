@@ -1,0 +1,373 @@
+"""The network spec: TOML (DESIGN.md section 4) validated into immutable objects.
+
+Every mistake raises SpecError("FILE: FIELD: what was expected"), before anything is derived or written.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import sympy as sp
+
+from . import catalog
+from .catalog import Activation, Loss
+from .errors import ExpressionError, SpecError
+from .expr import parse_expression
+
+IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
+NOTATIONS = ("ijk", "layer", "node")
+REDUCTIONS = ("mean", "sum")
+DTYPES = ("float64", "float32")
+MAX_LAYERS = 64
+MAX_UNITS = 100_000
+
+OPTIMIZERS: dict[str, dict[str, float]] = {
+    # name -> its hyper-parameters and their defaults (lr's default comes from [train])
+    "sgd": {},
+    "momentum": {"momentum": 0.9},
+    "nesterov": {"momentum": 0.9},
+    "adagrad": {"eps": 1e-8},
+    "rmsprop": {"rho": 0.9, "eps": 1e-8},
+    "adam": {"beta1": 0.9, "beta2": 0.999, "eps": 1e-8},
+}
+DEFAULT_LR = {"sgd": 0.1, "momentum": 0.01, "nesterov": 0.01, "adagrad": 0.01, "rmsprop": 0.001, "adam": 0.001}
+
+
+@dataclass(frozen=True)
+class Layer:
+    units: int
+    activation: Activation
+    bias: bool = True
+
+
+@dataclass(frozen=True)
+class Optimizer:
+    name: str
+    lr: float
+    params: tuple[tuple[str, float], ...] = ()
+
+    def get(self, key: str) -> float:
+        return dict(self.params)[key]
+
+
+@dataclass(frozen=True)
+class Train:
+    optimizer: Optimizer
+    epochs: int = 10
+    batch_size: int = 32
+
+
+@dataclass(frozen=True)
+class Example:
+    """Numbers for the worked example; parameters not given are None (drawn later from a fixed seed)."""
+
+    x: tuple[float, ...] | None
+    t: tuple[float, ...] | None
+    weights: tuple[tuple[tuple[float, ...], ...] | None, ...]
+    biases: tuple[tuple[float, ...] | None, ...]
+
+
+@dataclass(frozen=True)
+class Spec:
+    name: str
+    title: str
+    inputs: int
+    layers: tuple[Layer, ...]
+    loss: Loss
+    reduction: str = "mean"
+    notation: str = "ijk"
+    dtype: str = "float64"
+    example: Example | None = None
+    train: Train | None = None
+    source: str = "<spec>"
+
+    @property
+    def depth(self) -> int:
+        return len(self.layers)
+
+    @property
+    def sizes(self) -> tuple[int, ...]:
+        return (self.inputs, *(layer.units for layer in self.layers))
+
+    @property
+    def output(self) -> Layer:
+        return self.layers[-1]
+
+    def with_notation(self, notation: str) -> Spec:
+        from dataclasses import replace
+
+        return replace(self, notation=notation)
+
+
+class _Reader:
+    """Reads one table, remembering where it is, so every error names its field."""
+
+    def __init__(self, source: str, table: dict, path: str = ""):
+        self.source = source
+        self.table = table
+        self.path = path
+
+    def field(self, key: str) -> str:
+        return f"{self.path}.{key}" if self.path else key
+
+    def fail(self, key: str | None, message: str):
+        where = self.field(key) if key else (self.path or "spec")
+        raise SpecError(f"{self.source}: {where}: {message}")
+
+    def check_keys(self, allowed: tuple[str, ...]):
+        for key in self.table:
+            if key not in allowed:
+                self.fail(key, f"unknown key (expected one of: {', '.join(allowed)})")
+
+    def get(self, key: str, kind: type | tuple, default: Any = ..., *, what: str):
+        if key not in self.table:
+            if default is ...:
+                self.fail(key, f"missing (expected {what})")
+            return default
+        value = self.table[key]
+        kinds = kind if isinstance(kind, tuple) else (kind,)
+        if isinstance(value, bool) and bool not in kinds:
+            self.fail(key, f"expected {what}, got {value!r}")
+        if not isinstance(value, kinds):
+            self.fail(key, f"expected {what}, got {_show(value)}")
+        return value
+
+    def positive_int(self, key: str, default: Any = ..., *, limit: int = MAX_UNITS) -> int:
+        value = self.get(key, int, default, what="a positive integer")
+        if value is not default and not 0 < value <= limit:
+            self.fail(key, f"expected a positive integer up to {limit}, got {value}")
+        return value
+
+    def positive_float(self, key: str, default: Any = ...) -> float:
+        value = self.get(key, (int, float), default, what="a positive number")
+        if value is not default and not 0 < value < float("inf"):
+            self.fail(key, f"expected a positive number, got {value}")
+        return float(value) if value is not None else None
+
+    def choice(self, key: str, choices: tuple[str, ...], default: Any = ...) -> str:
+        value = self.get(key, str, default, what=f"one of {', '.join(choices)}")
+        if value not in choices:
+            self.fail(key, f"expected one of {', '.join(choices)}, got {value!r}")
+        return value
+
+    def sub(self, key: str, table: dict) -> _Reader:
+        return _Reader(self.source, table, self.field(key))
+
+
+def _show(value: Any) -> str:
+    names = {str: "a string", int: "an integer", float: "a number", bool: "a boolean",
+             list: "an array", dict: "a table"}
+    text = repr(value)
+    return f"{names.get(type(value), type(value).__name__)} {text[:40]}"
+
+
+def load_spec(path: str | Path) -> Spec:
+    """Read and validate a spec file; raises SpecError for anything wrong, the missing file included."""
+    path = Path(path)
+    source = str(path)
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise SpecError(f"{source}: file not found") from None
+    except IsADirectoryError:
+        raise SpecError(f"{source}: is a directory, expected a TOML file") from None
+    except OSError as exc:
+        raise SpecError(f"{source}: cannot read ({exc.strerror})") from None
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise SpecError(f"{source}: not UTF-8 text") from None
+    return parse_spec(text, source)
+
+
+def parse_spec(text: str, source: str = "<spec>") -> Spec:
+    try:
+        table = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise SpecError(f"{source}: TOML syntax error: {exc}") from None
+    return _build(_Reader(source, table))
+
+
+TOP_KEYS = ("name", "title", "inputs", "loss", "reduction", "notation", "dtype", "layer", "example", "train")
+
+
+def _build(r: _Reader) -> Spec:
+    r.check_keys(TOP_KEYS)
+    name = r.get("name", str, what="an identifier such as 'seed003'")
+    if not IDENTIFIER.match(name) or len(name) > 64:
+        r.fail("name", f"expected an identifier [A-Za-z_][A-Za-z0-9_]* of at most 64 characters, got {name!r}")
+    title = r.get("title", str, name, what="a string")
+    if len(title) > 200:
+        r.fail("title", "longer than 200 characters")
+    inputs = r.positive_int("inputs")
+    raw_layers = r.get("layer", list, what="an array of [[layer]] tables")
+    if not raw_layers:
+        r.fail("layer", "expected at least one [[layer]]")
+    if len(raw_layers) > MAX_LAYERS:
+        r.fail("layer", f"at most {MAX_LAYERS} layers are supported, got {len(raw_layers)}")
+    layers = []
+    for index, raw in enumerate(raw_layers):
+        field = f"layer[{index + 1}]"
+        if not isinstance(raw, dict):
+            r.fail(field, f"expected a table, got {_show(raw)}")
+        layers.append(_layer(_Reader(r.source, raw, field), last=index == len(raw_layers) - 1))
+    loss = _loss(r)
+    output = layers[-1].activation
+    if loss.needs_probability and output.name not in catalog.PROBABILITY_ACTIVATIONS:
+        r.fail("loss", f"{loss.name} needs a probability output (sigmoid or softmax on the last layer), "
+               f"got {output.name}")
+    notation = r.choice("notation", NOTATIONS, "ijk")
+    spec = Spec(
+        name=name,
+        title=title,
+        inputs=inputs,
+        layers=tuple(layers),
+        loss=loss,
+        reduction=r.choice("reduction", REDUCTIONS, "mean"),
+        notation=notation,
+        dtype=r.choice("dtype", DTYPES, "float64"),
+        source=r.source,
+    )
+    from dataclasses import replace
+
+    example = _example(r, spec) if "example" in r.table else None
+    return replace(spec, example=example, train=_train(r))
+
+
+def _layer(r: _Reader, last: bool) -> Layer:
+    r.check_keys(("units", "activation", "bias"))
+    units = r.positive_int("units")
+    act = _activation(r)
+    if act.is_softmax:
+        if not last:
+            r.fail("activation", "softmax is only allowed on the output layer")
+        if units < 2:
+            r.fail("units", "softmax needs at least 2 units")
+    bias = r.get("bias", bool, True, what="true or false")
+    return Layer(units, act, bias)
+
+
+def _activation(r: _Reader) -> Activation:
+    value = r.get("activation", (str, dict), what="an activation name or a table {name, expr}")
+    names = ", ".join(catalog.ACTIVATION_NAMES)
+    if isinstance(value, str):
+        if value not in catalog.ACTIVATION_NAMES:
+            r.fail("activation", f"unknown activation {value!r} (expected one of {names}, "
+                   "or a table {name = ..., expr = ...} in x)")
+        return catalog.activation(value)
+    t = r.sub("activation", value)
+    t.check_keys(("name", "expr", "alpha"))
+    name = t.get("name", str, what="a name")
+    if "expr" not in value:
+        if name not in catalog.ACTIVATION_NAMES:
+            t.fail("name", f"unknown activation {name!r} (expected one of {names}, or give an expr in x)")
+        if "alpha" in value:
+            if name != "leaky_relu":
+                t.fail("alpha", "only leaky_relu takes alpha")
+            alpha = t.get("alpha", (int, float), what="a number")
+            if not 0 <= alpha < 1:
+                t.fail("alpha", f"expected a number in [0, 1), got {alpha}")
+            return catalog.activation(name, sp.Rational(repr(float(alpha))))
+        return catalog.activation(name)
+    if "alpha" in value:
+        t.fail("alpha", "alpha belongs to leaky_relu, not to a custom expr")
+    if not IDENTIFIER.match(name) or len(name) > 32:
+        t.fail("name", f"expected an identifier of at most 32 characters, got {name!r}")
+    if name in catalog.ACTIVATION_NAMES:
+        t.fail("name", f"{name!r} is a built-in activation; give the custom one another name")
+    expr = _expression(t, "expr", {"x": catalog.x}, "an expression in x")
+    return catalog.custom_activation(name, expr)
+
+
+def _loss(r: _Reader) -> Loss:
+    value = r.get("loss", (str, dict), what="a loss name or a table {name, expr}")
+    names = ", ".join(catalog.LOSSES)
+    if isinstance(value, str):
+        if value not in catalog.LOSSES:
+            r.fail("loss", f"unknown loss {value!r} (expected one of {names}, "
+                   "or a table {name = ..., expr = ...} in y and t)")
+        return catalog.LOSSES[value]
+    t = r.sub("loss", value)
+    t.check_keys(("name", "expr"))
+    name = t.get("name", str, what="a name")
+    if "expr" not in value:
+        if name not in catalog.LOSSES:
+            t.fail("name", f"unknown loss {name!r} (expected one of {names}, or give an expr in y and t)")
+        return catalog.LOSSES[name]
+    if not IDENTIFIER.match(name) or len(name) > 32:
+        t.fail("name", f"expected an identifier of at most 32 characters, got {name!r}")
+    if name in catalog.LOSSES:
+        t.fail("name", f"{name!r} is a built-in loss; give the custom one another name")
+    expr = _expression(t, "expr", {"y": catalog.y, "t": catalog.t}, "an expression in y and t")
+    if catalog.y not in expr.free_symbols:
+        t.fail("expr", "the loss must depend on y")
+    return catalog.custom_loss(name, expr)
+
+
+def _expression(r: _Reader, key: str, names: dict, what: str) -> sp.Expr:
+    text = r.get(key, str, what=what)
+    try:
+        expr = parse_expression(text, names)
+    except ExpressionError as exc:
+        r.fail(key, f"{exc} (expected {what})")
+    if not expr.free_symbols:
+        r.fail(key, f"expected {what}, got a constant")
+    return expr
+
+
+def _numbers(r: _Reader, key: str, length: int) -> tuple[float, ...] | None:
+    value = r.get(key, list, None, what=f"an array of {length} numbers")
+    if value is None:
+        return None
+    if len(value) != length or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value):
+        r.fail(key, f"expected an array of {length} numbers")
+    return tuple(float(v) for v in value)
+
+
+def _example(r: _Reader, spec: Spec) -> Example:
+    e = r.sub("example", r.get("example", dict, what="a table"))
+    depth = spec.depth
+    allowed = ("x", "t", *(f"W{l}" for l in range(1, depth + 1)), *(f"b{l}" for l in range(1, depth + 1)))
+    e.check_keys(allowed)
+    weights, biases = [], []
+    for l in range(1, depth + 1):
+        rows, cols = spec.sizes[l - 1], spec.sizes[l]
+        raw = e.get(f"W{l}", list, None, what=f"a {rows}x{cols} array of arrays")
+        if raw is None:
+            weights.append(None)
+        else:
+            if len(raw) != rows or not all(isinstance(row, list) for row in raw):
+                e.fail(f"W{l}", f"expected {rows} rows of {cols} numbers (W[j][k] joins j below to k)")
+            weights.append(tuple(_numbers(e.sub(f"W{l}", {str(i): row}), str(i), cols) for i, row in enumerate(raw)))
+        if f"b{l}" in e.table and not spec.layers[l - 1].bias:
+            e.fail(f"b{l}", f"layer[{l}] has no bias")
+        biases.append(_numbers(e, f"b{l}", cols))
+    return Example(_numbers(e, "x", spec.inputs), _numbers(e, "t", spec.sizes[-1]), tuple(weights), tuple(biases))
+
+
+def _train(r: _Reader) -> Train:
+    raw = r.get("train", dict, {}, what="a table")
+    t = r.sub("train", raw)
+    t.check_keys(("optimizer", "learning_rate", "epochs", "batch_size"))
+    lr = t.positive_float("learning_rate", None)
+    value = t.get("optimizer", (str, dict), "sgd", what="an optimizer name or a table {name, lr, ...}")
+    names = ", ".join(OPTIMIZERS)
+    if isinstance(value, str):
+        if value not in OPTIMIZERS:
+            t.fail("optimizer", f"unknown optimizer {value!r} (expected one of {names})")
+        optimizer = Optimizer(value, lr or DEFAULT_LR[value], tuple(OPTIMIZERS[value].items()))
+    else:
+        o = t.sub("optimizer", value)
+        name = o.choice("name", tuple(OPTIMIZERS))
+        defaults = OPTIMIZERS[name]
+        o.check_keys(("name", "lr", *defaults))
+        params = tuple((key, o.positive_float(key, default)) for key, default in defaults.items())
+        for key, val in params:
+            if key in ("momentum", "rho", "beta1", "beta2") and not val < 1:
+                o.fail(key, f"expected a number in (0, 1), got {val}")
+        optimizer = Optimizer(name, o.positive_float("lr", lr or DEFAULT_LR[name]), params)
+    return Train(optimizer, t.positive_int("epochs", 10, limit=10**6), t.positive_int("batch_size", 32, limit=10**7))
