@@ -1,0 +1,299 @@
+"""An activation's derivative worked out step by step, as seed 003 does for the sigmoid.
+
+Modelled on SymPy's manualintegrate: each differentiation rule is a small dataclass that knows the
+expression it differentiates and, in `expand()`, writes its derivative one level deep, leaving the
+derivatives of the inner parts unevaluated. `derivative_steps` applies the rules level by level, so
+every line of the printed chain is one application of named rules (power, chain, quotient, ...).
+`output_form_steps` then rewrites f'(x) in y = f(x) (sigmoid: y(1 - y)), and `maximum_steps` finds
+where f' peaks (sigmoid: f''(0) = 0, f'(0) = 1/4). Printers live in `derive.document`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import sympy as sp
+
+from .catalog import Activation
+from .catalog import x as X
+from .catalog import y as Y
+
+D = sp.Derivative
+
+
+def _simple(g: sp.Expr) -> bool:
+    """Derivatives evaluated on sight: constants and a x + b."""
+    if X not in g.free_symbols:
+        return True
+    return g.is_polynomial(X) and sp.degree(g, X) <= 1
+
+
+def _d(g: sp.Expr) -> sp.Expr:
+    """d/dx g, left unevaluated unless it is trivial."""
+    return sp.diff(g, X) if _simple(g) else D(g, X)
+
+
+@dataclass(frozen=True)
+class DiffRule:
+    expr: sp.Expr
+    name: str = field(default="", init=False)
+
+    def expand(self) -> sp.Expr:
+        raise NotImplementedError
+
+
+@dataclass(frozen=True)
+class ConstantRule(DiffRule):
+    name: str = field(default="constant", init=False)
+
+    def expand(self):
+        return sp.Integer(0)
+
+
+@dataclass(frozen=True)
+class SumRule(DiffRule):
+    name: str = field(default="sum", init=False)
+
+    def expand(self):
+        return sp.Add(*[_d(term) for term in self.expr.args])
+
+
+@dataclass(frozen=True)
+class ConstantTimesRule(DiffRule):
+    coefficient: sp.Expr = sp.Integer(1)
+    rest: sp.Expr = sp.Integer(1)
+    name: str = field(default="constant_times", init=False)
+
+    def expand(self):
+        return self.coefficient * _d(self.rest)
+
+
+@dataclass(frozen=True)
+class ProductRule(DiffRule):
+    factors: tuple = ()
+    name: str = field(default="product", init=False)
+
+    def expand(self):
+        terms = []
+        for i, f in enumerate(self.factors):
+            others = [g for j, g in enumerate(self.factors) if j != i]
+            terms.append(sp.Mul(*others) * _d(f))
+        return sp.Add(*terms)
+
+
+@dataclass(frozen=True)
+class QuotientRule(DiffRule):
+    numer: sp.Expr = sp.Integer(1)
+    denom: sp.Expr = sp.Integer(1)
+    name: str = field(default="quotient", init=False)
+
+    def expand(self):
+        top = self.denom * _d(self.numer) - self.numer * _d(self.denom)
+        return top / self.denom**2
+
+
+@dataclass(frozen=True)
+class PowerRule(DiffRule):
+    """d/dx g^n = n g^(n-1) g' (with the chain rule when g is not x)."""
+
+    base: sp.Expr = X
+    exponent: sp.Expr = sp.Integer(1)
+    name: str = field(default="power", init=False)
+
+    @property
+    def chain(self) -> bool:
+        return self.base != X
+
+    def expand(self):
+        return self.exponent * self.base ** (self.exponent - 1) * _d(self.base)
+
+
+@dataclass(frozen=True)
+class ExpRule(DiffRule):
+    """d/dx e^g = e^g g'."""
+
+    inner: sp.Expr = X
+    name: str = field(default="exp", init=False)
+
+    @property
+    def chain(self) -> bool:
+        return self.inner != X
+
+    def expand(self):
+        return sp.exp(self.inner) * _d(self.inner)
+
+
+@dataclass(frozen=True)
+class FunctionRule(DiffRule):
+    """d/dx f(g) = f'(g) g' for a standard function f (log, tanh, sin, ...), f' by sympy.diff."""
+
+    function: type = sp.log
+    inner: sp.Expr = X
+    name: str = field(default="function", init=False)
+
+    @property
+    def chain(self) -> bool:
+        return self.inner != X
+
+    def expand(self):
+        outer = sp.diff(self.function(X), X).xreplace({X: self.inner})
+        return outer * _d(self.inner)
+
+
+@dataclass(frozen=True)
+class PiecewiseRule(DiffRule):
+    """Each piece differentiated on its own interval (the kink itself takes the lower piece's value)."""
+
+    name: str = field(default="piecewise", init=False)
+
+    def expand(self):
+        return sp.Piecewise(*[(sp.diff(value, X), cond) for value, cond in self.expr.args])
+
+
+@dataclass(frozen=True)
+class DirectRule(DiffRule):
+    """Anything else: sympy.diff in one step."""
+
+    name: str = field(default="direct", init=False)
+
+    def expand(self):
+        return sp.diff(self.expr, X)
+
+
+def rule_for(expr: sp.Expr) -> DiffRule:
+    if X not in expr.free_symbols:
+        return ConstantRule(expr)
+    if isinstance(expr, sp.Piecewise):
+        return PiecewiseRule(expr)
+    if expr.is_Add:
+        return SumRule(expr)
+    if expr.is_Mul:
+        coeff, rest = expr.as_independent(X, as_Add=False)
+        if coeff != 1:
+            return ConstantTimesRule(expr, coeff, rest)
+        numer, denom = sp.fraction(expr)
+        if X in numer.free_symbols and X in denom.free_symbols:
+            return QuotientRule(expr, numer, denom)
+        return ProductRule(expr, tuple(sp.Mul.make_args(expr)))
+    if expr.is_Pow:
+        base, exponent = expr.as_base_exp()
+        if X not in exponent.free_symbols:
+            return PowerRule(expr, base, exponent)
+        if base == sp.E:
+            return ExpRule(expr, exponent)
+        return DirectRule(expr)
+    if isinstance(expr, sp.exp):
+        return ExpRule(expr, expr.args[0])
+    if isinstance(expr, sp.Function) and len(expr.args) == 1:
+        return FunctionRule(expr, type(expr), expr.args[0])
+    return DirectRule(expr)
+
+
+@dataclass(frozen=True)
+class Step:
+    """One line of a chain of equalities: the expression, and the rules (or rewriting) that led to it."""
+
+    expr: sp.Expr
+    rules: tuple[str, ...] = ()
+
+
+def _expand_once(expr: sp.Expr) -> tuple[sp.Expr, list[str]]:
+    used: list[str] = []
+    found: dict = {}
+
+    def record(dv: sp.Derivative):
+        rule = rule_for(dv.expr)
+        used.append(rule.name)
+        if getattr(rule, "chain", False):
+            used.append("chain")
+        return rule.expand()
+
+    for dv in sorted(expr.atoms(sp.Derivative), key=sp.default_sort_key):
+        found[dv] = record(dv)
+    return expr.xreplace(found), used
+
+
+def _names(used: list[str]) -> tuple[str, ...]:
+    order = ["constant", "constant_times", "sum", "product", "quotient", "power", "exp", "function",
+             "piecewise", "chain", "direct", "simplify"]
+    return tuple(name for name in order if name in used)
+
+
+MAX_STEPS = 8
+
+
+def derivative_steps(activation: Activation) -> list[Step]:
+    """d/dx f(x) = ... = f'(x): the first line is the unevaluated derivative, the last is f'."""
+    f = activation.expr
+    current = D(f, X)
+    steps = [Step(current)]
+    for _ in range(MAX_STEPS):
+        if not current.has(sp.Derivative):
+            break
+        current, used = _expand_once(current)
+        steps.append(Step(current, _names(used)))
+    if current.has(sp.Derivative):
+        current = current.doit()
+        steps.append(Step(current, ("direct",)))
+    final = activation.derivative
+    if current != final:
+        if sp.simplify(current - final) != 0 and not isinstance(final, sp.Piecewise):
+            raise AssertionError(f"derivative steps of {activation.name} reach {current}, not {final}")
+        steps.append(Step(final, ("simplify",)))
+    return steps
+
+
+def output_form_steps(activation: Activation) -> list[Step] | None:
+    """f'(x) = ... = g(f(x)) = g(y), read as seed 003 reads it, from f' back to the output.
+
+    Built backwards from g(y): substitute y = f(x) (kept whole), evaluate, put each factor over a
+    common denominator, simplify; each form is checked equal to f'(x) before it is printed.
+    """
+    g = activation.output_form
+    if g is None or isinstance(g, sp.Piecewise) or activation.is_softmax:
+        return None
+    f, df = activation.expr, activation.derivative
+    evaluated = g.xreplace({Y: f})
+    forms = [g]
+    if evaluated != df:  # g(f(x)) with f kept whole, as seed 003 writes it
+        forms.append(g.xreplace({Y: sp.UnevaluatedExpr(f)}))
+    if not evaluated.has(f):  # the substitution simplified itself: show the result too
+        forms.append(evaluated)
+    forms += [sp.expand(evaluated, deep=False, multinomial=False, power_exp=False, power_base=False), df]
+    chain: list[sp.Expr] = []
+    for form in reversed(forms):
+        if chain and form == chain[-1]:
+            continue
+        if form.has(sp.UnevaluatedExpr) or form is g or _equal(form, df):
+            chain.append(form)
+    return [Step(form) for form in chain]
+
+
+def _equal(a: sp.Expr, b: sp.Expr) -> bool:
+    try:
+        return sp.simplify(a - b) == 0
+    except (TypeError, ValueError):
+        return False
+
+
+@dataclass(frozen=True)
+class Maximum:
+    second: sp.Expr  # f''(x)
+    second_in_y: sp.Expr | None  # f''(x) written in y = f(x), when the output form allows it
+    argmax: sp.Expr
+    value: sp.Expr
+
+
+def maximum_steps(activation: Activation) -> Maximum | None:
+    """Where f' peaks: f''(x) = 0 (and in y when f' has an output form), and the value there."""
+    found = activation.derivative_max
+    if found is None:
+        return None
+    argmax, value = found
+    second = sp.factor(sp.simplify(sp.diff(activation.derivative, X)))
+    in_y = None
+    g = activation.output_form
+    if g is not None and not isinstance(g, sp.Piecewise):
+        # chain rule in y: d/dx g(y) = g'(y) y' = g'(y) g(y)
+        in_y = sp.factor(sp.diff(g, Y) * g)
+    return Maximum(second, in_y, argmax, sp.nsimplify(value) if value.is_Float else value)
