@@ -1,0 +1,128 @@
+"""Central-difference check of a generated module's gradients.
+
+The module's own `loss` is differentiated numerically, (E(p + eps) - E(p - eps)) / (2 eps), for a
+sample of the entries of every parameter, on random inputs and targets (rows that sum to one, which
+every loss accepts), and compared with its `gradients`. The check runs in float64 whatever the
+module's DTYPE: it checks the formulas, not float32 rounding.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from types import ModuleType
+
+import numpy as np
+
+REQUIRED = ("LAYER_SIZES", "ACTIVATIONS", "LOSS", "init_params", "forward", "loss", "gradients",
+            "loss_and_gradients", "fit", "predict", "SGD", "Momentum", "Nesterov", "AdaGrad", "RMSProp", "Adam")
+
+
+class NotAModule(ValueError):
+    """The file is not a generated training module (or cannot be imported)."""
+
+
+def load_module(path: str | Path) -> ModuleType:
+    """Import a generated module from its file, under a fresh name (it is not added to sys.modules)."""
+    path = Path(path)
+    if not path.is_file():
+        raise NotAModule(f"{path}: file not found")
+    name = f"_codegen_checked_{uuid.uuid4().hex}"
+    spec = importlib.util.spec_from_file_location(name, path)
+    if spec is None or spec.loader is None:
+        raise NotAModule(f"{path}: not a Python module")
+    module = importlib.util.module_from_spec(spec)
+    try:
+        spec.loader.exec_module(module)
+    except Exception as exc:  # noqa: BLE001 - any failure to import is reported as one line
+        raise NotAModule(f"{path}: cannot import ({type(exc).__name__}: {exc})") from None
+    missing = [name for name in REQUIRED if not hasattr(module, name)]
+    if missing:
+        raise NotAModule(f"{path}: not a generated training module (missing {', '.join(missing)})")
+    return module
+
+
+@dataclass(frozen=True)
+class ParamCheck:
+    name: str
+    checked: int  # entries compared
+    error: float  # max |analytic - numeric| / max(max |analytic|, max |numeric|)
+    worst_index: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class Report:
+    params: tuple[ParamCheck, ...]
+    samples: int
+    eps: float
+
+    @property
+    def worst(self) -> float:
+        return max((p.error for p in self.params), default=0.0)
+
+
+def random_problem(module: ModuleType, seed: int, samples: int, dtype=np.float64):
+    """Parameters from init_params(seed) with biases nudged off zero, inputs N(0, 1), targets on the simplex."""
+    rng = np.random.default_rng(seed)
+    sizes = module.LAYER_SIZES
+    params = {key: np.array(value, dtype=dtype) for key, value in module.init_params(seed).items()}
+    for key, value in params.items():
+        if key.startswith("b"):
+            value += rng.normal(0.0, 0.1, size=value.shape)
+    X = rng.standard_normal((samples, sizes[0]))
+    T = rng.dirichlet(np.ones(sizes[-1]), size=samples) if sizes[-1] > 1 else rng.uniform(0.05, 0.95, (samples, 1))
+    return params, X.astype(dtype), T.astype(dtype)
+
+
+def check_module(module: ModuleType, *, seed: int = 0, samples: int = 8, eps: float = 1e-6,
+                 per_param: int = 24) -> Report:
+    """Compare gradients() with central differences of loss() on `per_param` entries of each parameter."""
+    saved = getattr(module, "DTYPE", None)
+    module.DTYPE = np.float64
+    try:
+        rng = np.random.default_rng(seed + 1)
+        params, X, T = random_problem(module, seed, samples)
+        grads = module.gradients(params, X, T)
+        results = []
+        for name, value in params.items():
+            g = np.asarray(grads[name], dtype=np.float64)
+            if g.shape != value.shape:
+                raise NotAModule(f"gradients()[{name!r}] has shape {g.shape}, parameter has {value.shape}")
+            flat = value.reshape(-1)
+            picks = np.arange(flat.size) if flat.size <= per_param else rng.choice(flat.size, per_param, replace=False)
+            numeric = np.empty(len(picks))
+            for n, i in enumerate(picks):
+                keep = flat[i]
+                flat[i] = keep + eps
+                up = module.loss(params, X, T)
+                flat[i] = keep - eps
+                down = module.loss(params, X, T)
+                flat[i] = keep
+                numeric[n] = (up - down) / (2 * eps)
+            analytic = g.reshape(-1)[picks]
+            diff = np.abs(analytic - numeric)
+            scale = max(np.abs(analytic).max(initial=0.0), np.abs(numeric).max(initial=0.0), 1e-12)
+            worst = int(np.argmax(diff)) if diff.size else 0
+            index = np.unravel_index(picks[worst], value.shape) if diff.size else ()
+            results.append(ParamCheck(name, len(picks), float(diff.max(initial=0.0) / scale),
+                                      tuple(int(i) for i in index)))
+        return Report(tuple(results), samples, eps)
+    finally:
+        if saved is not None:
+            module.DTYPE = saved
+
+
+def main_gradcheck(path: str, tol: float, seed: int, out=sys.stdout) -> int:
+    module = load_module(path)
+    report = check_module(module, seed=seed)
+    sizes = "-".join(map(str, module.LAYER_SIZES))
+    print(f"{path}: {sizes} {'/'.join(module.ACTIVATIONS)}, {module.LOSS}; central differences, "
+          f"eps={report.eps:g}, {report.samples} samples, float64", file=out)
+    for p in report.params:
+        print(f"  {p.name:>4} {p.checked:4d} entries  max rel error {p.error:.2e}  at {p.worst_index}", file=out)
+    verdict = "OK" if report.worst <= tol else "FAILED"
+    print(f"worst relative error {report.worst:.3e} (tolerance {tol:g}): {verdict}", file=out)
+    return 0 if report.worst <= tol else 1

@@ -1,0 +1,311 @@
+"""From a derivation to the plan of a training module: per layer, the NumPy lines of each pass.
+
+The backward pass is the derivation's delta rule in matrix form: the output δ (equation 3) and the
+hidden δ (equation 7) are the derivation's own expressions, moved from index form (y2[k], t[k], u2[k])
+onto whole arrays (Y2, T, U2) and printed by `printer`; the products of (4), (5), (6) and (8) become
+`Y_prev.T @ D`, `D.sum(axis=0)` and `D @ W.T`. The templates only lay the lines out.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import sympy as sp
+
+from derive import catalog
+from derive.derivation import Derivation, LayerDerivation, derive
+from derive.rules import DeltaRule, ProductRule, SoftmaxDeltaRule
+from derive.spec import DEFAULT_LR, OPTIMIZERS, Spec
+
+from .printer import RowSum, Sigmoid, print_array, print_lines, stabilize
+
+
+class CodegenError(RuntimeError):
+    """The derivation has a form the code generator cannot lay out (a bug, not a user error)."""
+
+
+def array(name: str) -> sp.Symbol:
+    return sp.Symbol(name, real=True)
+
+
+X, T, G_NAME = "X", "T", "G"
+
+
+@dataclass
+class LayerPlan:
+    l: int
+    n_in: int
+    n_out: int
+    activation: str
+    bias: bool
+    init: str  # "he" or "glorot"
+    init_std: str  # a Python expression for the standard deviation
+    forward: list[str] = field(default_factory=list)
+    backward: list[str] = field(default_factory=list)  # (comment or code) lines, comments start with '#'
+
+    @property
+    def W(self) -> str:
+        return f"W{self.l}"
+
+    @property
+    def b(self) -> str:
+        return f"b{self.l}"
+
+
+@dataclass
+class ModulePlan:
+    spec: Spec
+    dtype: str
+    source: str
+    layers: list[LayerPlan]
+    cache: list[str]  # names _forward returns
+    output: str  # the name of the output array
+    loss_lines: list[str]
+    loss_names: set[str]  # the arrays the loss expression reads
+    loss_comment: str
+    loss_divisor: str  # Python expression dividing np.sum(...) (batch mean, mean over outputs)
+    uses_sigmoid: bool
+    uses_softmax: bool
+    optimizer: str  # the spec's default optimizer, as a constructor call
+    optimizer_defaults: dict[str, dict[str, str]]
+
+    @property
+    def param_names(self) -> list[str]:
+        names = []
+        for layer in self.layers:
+            names.append(layer.W)
+            if layer.bias:
+                names.append(layer.b)
+        return names
+
+
+def _index_form(ld: LayerDerivation, expr: sp.Expr, sizes: dict) -> sp.Expr:
+    """Index form -> arrays: y{l}[a] -> Y{l}, u{l}[a] -> U{l}, t[a] -> T, sums over the layer -> RowSum."""
+    s = ld.symbols
+    l = s.l
+    rows = {s.y: array(f"Y{l}"), s.u: array(f"U{l}"), sp.IndexedBase("t"): array(T)}
+
+    def element(e: sp.Indexed):
+        if e.base in rows and len(e.indices) == 1:
+            return rows[e.base]
+        raise CodegenError(f"layer {l}: unexpected element {e} in {expr}")
+
+    def row_sum(e: sp.Sum):
+        (dummy, _lo, _hi), = e.limits
+        if dummy != s.dummy:
+            raise CodegenError(f"layer {l}: sum over {dummy} in {expr}")
+        return RowSum(e.function)
+
+    expr = expr.replace(lambda e: isinstance(e, sp.Sum), row_sum)
+    expr = expr.replace(lambda e: isinstance(e, sp.Indexed), element)
+    return expr.xreplace(sizes)
+
+
+def _plain(expr: sp.Expr) -> str:
+    """The derivation's index form for a comment: delta2[k] = y2[k] - t[k]."""
+    return sp.sstr(expr)
+
+
+def _relu_like(act: catalog.Activation) -> bool:
+    """He initialisation for activations that grow like x for x -> +oo and flatten (slope < 1) for x -> -oo."""
+    if act.is_softmax:
+        return False
+    x = catalog.x
+
+    def slope(direction: int):
+        f = act.expr
+        if isinstance(f, sp.Piecewise):
+            point = direction * sp.Integer(10) ** 6
+            f = next(value for value, cond in f.args if cond.xreplace({x: point}) == sp.true)
+        try:
+            return sp.limit(f / x, x, direction * sp.oo)
+        except (NotImplementedError, TypeError, ValueError):
+            return None
+
+    plus, minus = slope(1), slope(-1)
+    return plus == 1 and minus is not None and minus.is_comparable and 0 <= minus < 1
+
+
+def _forward_lines(l: int, act: catalog.Activation, below: str, bias: bool, keep_u: bool,
+                   fused_softmax: bool) -> list[str]:
+    U, Y = f"U{l}", f"Y{l}"
+    lines = [f'{U} = {below} @ params["W{l}"]']
+    if bias:
+        lines.append(f'{U} += params["b{l}"]')
+    if act.is_softmax:
+        lines.append(f"{Y}, LSE{l} = _softmax({U})" if fused_softmax else f"{Y}, _ = _softmax({U})")
+        return lines
+    value = stabilize(act.expr.xreplace({catalog.x: array(U)}))
+    if value == array(U):
+        lines.append(f"{Y} = {U}  # identity")
+        return lines
+    shown = _plain(act.expr.xreplace({catalog.x: sp.Symbol("u")}))
+    if not keep_u and value == sp.Max(array(U), 0):
+        # ReLU in place: u is not needed by the backward pass (its derivative has a form in y)
+        lines.append(f"{Y} = np.maximum({U}, 0, out={U})  # y = f(u) = {shown}")
+    else:
+        lines.append(f"{Y} = {print_array(value)}  # y = f(u) = {shown}")
+    return lines
+
+
+def _delta_expression(ld: LayerDerivation, sizes: dict) -> sp.Expr:
+    """δ of the layer on arrays, hidden layers with ∂E/∂y (the Σ_r δ_r w_jr of (6)) as the array G."""
+    if ld.is_output:
+        delta = _index_form(ld, ld.delta, sizes)
+        if delta.has(array(f"U{ld.l}")):
+            # no output form: keep the factors of the delta rule apart, each stable in u
+            step = ld.step(DeltaRule)
+            if step is not None:
+                delta = stabilize(_index_form(ld, step.dEdy, sizes)) * stabilize(_index_form(ld, step.dydu, sizes))
+        return stabilize(delta)
+    g = array(f"G{ld.l}")
+    step = ld.step(DeltaRule)
+    if step is None or step.dEdy != ld.dEdy:
+        raise CodegenError(f"layer {ld.l}: hidden layer without the delta rule (7)")
+    delta = ld.delta.xreplace({ld.dEdy: g})
+    if delta.has(sp.Sum) or delta.has(ld.symbols.u):
+        # the simplified δ did not keep ∂E/∂y as a factor, or has no form in y: use the factors of (7)
+        delta = g * step.dydu
+    delta = _index_form(ld, delta, sizes)
+    if g not in delta.free_symbols:
+        raise CodegenError(f"layer {ld.l}: delta {ld.delta} is not a multiple of dE/dy")
+    return stabilize(delta)
+
+
+def _check_products(ld: LayerDerivation):
+    """(4)/(8) and (5) must be the products y_j δ_k and δ_k that the matrix forms implement."""
+    w_rule = next(s for s in ld.steps if isinstance(s, ProductRule) and s.role in ("4", "8"))
+    expected = ld.below.y[ld.below.index] * ld.symbols.delta[ld.symbols.index]
+    if sp.simplify(w_rule.rhs - expected) != 0:
+        raise CodegenError(f"layer {ld.l}: dE/dw is {w_rule.rhs}, expected {expected}")
+    if ld.dEdb is not None and ld.dEdb != ld.symbols.delta[ld.symbols.index]:
+        raise CodegenError(f"layer {ld.l}: dE/db is {ld.dEdb}")
+
+
+def _equation(ld: LayerDerivation) -> str:
+    """'3' for the output δ, '7' for a hidden one: the equation the delta lines implement."""
+    return "3" if ld.is_output else "7"
+
+
+def _backward_lines(ld: LayerDerivation, delta: sp.Expr, below: str, scale: bool) -> list[str]:
+    l, s = ld.l, ld.symbols
+    D, Y = f"D{l}", f"Y{l}"
+    index = s.index
+    lines = []
+    if ld.is_output:
+        rule = "softmax: Σ_r ∂E/∂y_r ∂y_r/∂u_k" if ld.step(SoftmaxDeltaRule) else "∂E/∂y_k ∂y_k/∂u_k"
+        lines.append(f"# ({_equation(ld)}) δ_{index} = {rule} = {_plain(ld.delta)}")
+        step = ld.step(SoftmaxDeltaRule)
+        if step is not None and step.uses_target_sum:
+            lines.append("#     using Σ_r t_r = 1 (each row of T sums to one)")
+    else:
+        lines.append(f"# ({_equation(ld)}) δ_{index} = ∂E/∂y_{index} ∂y_{index}/∂u_{index} = {_plain(ld.delta)}")
+        lines.append(f"#     with ∂y/∂u = {_plain(ld.dydu)}" + ("" if ld.dydu is None or not ld.dydu.has(s.u) else
+                                                                 " (no form in y: u is kept)"))
+    full = {array(Y), array(f"U{l}"), array(T), array(f"G{l}")}
+    outside_sums = delta.replace(lambda e: isinstance(e, RowSum), lambda e: sp.Integer(1))
+    code = print_lines(delta, D, f"c{l}_")
+    if not (outside_sums.free_symbols & full):
+        code[-1] = f"{D} = np.broadcast_to({code[-1].split(' = ', 1)[1]}, {Y}.shape).copy()"
+    if scale:
+        if isinstance(delta, sp.Symbol):
+            code[-1] = f"{D} = {print_array(delta)} * scale"
+        else:
+            code.append(f"{D} *= scale  # the batch mean: ∂(1/N Σ_n E_n)/∂u = δ/N")
+    lines += code
+    role_w = next(st.role for st in ld.steps if isinstance(st, ProductRule) and st.role in ("4", "8"))
+    lines.append(f'dW{l} = {below}.T @ {D}  # ({role_w}) ∂E/∂w = {_plain(ld.dEdw)}')
+    if ld.dEdb is not None:
+        role_b = "5" if ld.is_output else "8"
+        lines.append(f'db{l} = {D}.sum(axis=0)  # ({role_b}) ∂E/∂b = {_plain(ld.dEdb)}')
+    if ld.handed_down is not None:
+        lines.append(f'G{l - 1} = {D} @ params["W{l}"].T  # (6) ∂E/∂y = {_plain(ld.handed_down)}')
+    return lines
+
+
+def _loss_expression(spec: Spec, L: int, sizes: dict) -> tuple[sp.Expr, bool]:
+    """The per-element loss on arrays, and whether it is fused with the output activation.
+
+    With a log in the loss and a softmax or sigmoid output, y = f(u) is substituted into the loss and
+    SymPy simplifies and rewrites it: log(softmax) = u - logsumexp(u), log(sigmoid(u)) = -softplus(-u).
+    """
+    act = spec.layers[-1].activation
+    Y, U, Tt = array(f"Y{L}"), array(f"U{L}"), array(T)
+    loss = spec.loss.expr
+    if loss.has(sp.log):
+        if act.is_softmax:
+            fused = loss.xreplace({catalog.y: sp.exp(U - array(f"LSE{L}")), catalog.t: Tt})
+            return stabilize(sp.expand_log(fused, force=True)), True
+        value = stabilize(act.expr.xreplace({catalog.x: U}))
+        if value.has(Sigmoid):
+            return stabilize(loss.xreplace({catalog.y: value, catalog.t: Tt})), True
+    return stabilize(loss.xreplace({catalog.y: Y, catalog.t: Tt})), False
+
+
+def _optimizer_call(spec: Spec) -> str:
+    classes = {"sgd": "SGD", "momentum": "Momentum", "nesterov": "Nesterov", "adagrad": "AdaGrad",
+               "rmsprop": "RMSProp", "adam": "Adam"}
+    opt = spec.train.optimizer
+    args = [f"lr={opt.lr!r}", *(f"{key}={value!r}" for key, value in opt.params)]
+    return f"{classes[opt.name]}({', '.join(args)})"
+
+
+def plan_module(spec: Spec, dtype: str | None = None, derivation: Derivation | None = None) -> ModulePlan:
+    d = derivation or derive(spec)
+    L = spec.depth
+    layers_down = {ld.l: ld for ld in d.layers}
+    sizes = {ls.size: sp.Integer(n) for ls, n in zip(d.net.layers, spec.sizes)}
+    loss_expr, fused = _loss_expression(spec, L, sizes)
+    scale = spec.reduction == "mean"
+
+    deltas = {l: _delta_expression(layers_down[l], sizes) for l in layers_down}
+    needs_u = {l for l in deltas if deltas[l].has(array(f"U{l}"))}
+    if fused:
+        needs_u.add(L)
+    plans: list[LayerPlan] = []
+    cache: list[str] = []
+    for l in range(1, L + 1):
+        layer = spec.layers[l - 1]
+        act = layer.activation
+        ld = layers_down[l]
+        _check_products(ld)
+        below = X if l == 1 else f"Y{l - 1}"
+        n_in, n_out = spec.sizes[l - 1], spec.sizes[l]
+        he = _relu_like(act)
+        std = f"(2 / {n_in}) ** 0.5" if he else f"(2 / ({n_in} + {n_out})) ** 0.5"
+        plan = LayerPlan(l, n_in, n_out, act.name, layer.bias, "He" if he else "Glorot", std)
+        fused_softmax = fused and act.is_softmax
+        plan.forward = _forward_lines(l, act, below, layer.bias, l in needs_u, fused_softmax)
+        plan.backward = _backward_lines(ld, deltas[l], below, scale and l == L)
+        plans.append(plan)
+        cache.append(f"Y{l}")
+        if l in needs_u:
+            cache.append(f"U{l}")
+        if fused_softmax:
+            cache.append(f"LSE{l}")
+
+    n_out = spec.sizes[-1]
+    divisor = []
+    if spec.loss.mean_over_outputs:
+        divisor.append(str(n_out))
+    loss_lines = print_lines(loss_expr, "E", "e")
+    optimizer_defaults = {name: {"lr": repr(DEFAULT_LR[name]), **{k: repr(v) for k, v in params.items()}}
+                          for name, params in OPTIMIZERS.items()}
+    text = "\n".join(line for p in plans for line in p.forward + p.backward) + "\n".join(loss_lines)
+    return ModulePlan(
+        spec=spec,
+        dtype=dtype or spec.dtype,
+        source=Path(spec.source).name,
+        layers=plans,
+        cache=cache,
+        output=f"Y{L}",
+        loss_lines=loss_lines,
+        loss_names={s.name for s in loss_expr.free_symbols},
+        loss_comment=_plain(d.loss),
+        loss_divisor=" * ".join(divisor),
+        uses_sigmoid="_sigmoid(" in text,
+        uses_softmax=any(layer.activation.is_softmax for layer in spec.layers),
+        optimizer=_optimizer_call(spec),
+        optimizer_defaults=optimizer_defaults,
+    )
