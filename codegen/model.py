@@ -168,9 +168,10 @@ def _delta_expression(ld: LayerDerivation, sizes: dict) -> sp.Expr:
         # the simplified δ did not keep ∂E/∂y as a factor, or has no form in y: use the factors of (7)
         delta = g * step.dydu
     delta = _index_form(ld, delta, sizes)
-    if g not in delta.free_symbols:
+    rest = sp.Mul(*[f for f in sp.Mul.make_args(delta) if f != g])
+    if g in rest.free_symbols or g not in delta.free_symbols:
         raise CodegenError(f"layer {ld.l}: delta {ld.delta} is not a multiple of dE/dy")
-    return stabilize(delta)
+    return sp.Mul(g, stabilize(rest), evaluate=False)
 
 
 def _check_products(ld: LayerDerivation):
@@ -205,14 +206,21 @@ def _backward_lines(ld: LayerDerivation, delta: sp.Expr, below: str, scale: bool
                                                                  " (no form in y: u is kept)"))
     full = {array(Y), array(f"U{l}"), array(T), array(f"G{l}")}
     outside_sums = delta.replace(lambda e: isinstance(e, RowSum), lambda e: sp.Integer(1))
-    code = print_lines(delta, D, f"c{l}_")
-    if not (outside_sums.free_symbols & full):
-        code[-1] = f"{D} = np.broadcast_to({code[-1].split(' = ', 1)[1]}, {Y}.shape).copy()"
-    if scale:
-        if isinstance(delta, sp.Symbol):
-            code[-1] = f"{D} = {print_array(delta)} * scale"
-        else:
-            code.append(f"{D} *= scale  # the batch mean: ∂(1/N Σ_n E_n)/∂u = δ/N")
+    g = array(f"G{l}")
+    if not ld.is_output:
+        # δ = ∂E/∂y ⊙ ∂y/∂u, in place in G (∂E/∂y is not needed afterwards)
+        rest = sp.Mul(*[f for f in sp.Mul.make_args(delta) if f != g])
+        code = [] if rest == 1 else print_lines(rest, f"G{l}", f"c{l}_", op="*=")
+        code.append(f"{D} = G{l}")
+    else:
+        code = print_lines(delta, D, f"c{l}_")
+        if not (outside_sums.free_symbols & full):
+            code[-1] = f"{D} = np.broadcast_to({code[-1].split(' = ', 1)[1]}, {Y}.shape).copy()"
+        if scale:
+            if isinstance(delta, sp.Symbol):
+                code[-1] = f"{D} = {print_array(delta)} * scale"
+            else:
+                code.append(f"{D} *= scale  # the batch mean: ∂(1/N Σ_n E_n)/∂u = δ/N")
     lines += code
     role_w = next(st.role for st in ld.steps if isinstance(st, ProductRule) and st.role in ("4", "8"))
     lines.append(f'dW{l} = {below}.T @ {D}  # ({role_w}) ∂E/∂w = {_plain(ld.dEdw)}')

@@ -32,6 +32,12 @@ class RowSum(sp.Function):
     nargs = 1
 
 
+class Mask(sp.Function):
+    """Piecewise((1, cond), (0, True)) as a factor: the boolean array `cond`, which NumPy multiplies as 0/1."""
+
+    nargs = 1
+
+
 def _is_exp(e: sp.Expr) -> bool:
     return isinstance(e, sp.exp)
 
@@ -102,13 +108,18 @@ relu_opt = ReplaceOptim(
     lambda e: sp.Max(e.args[0].expr, 0),
 )
 
+# Piecewise((1, c), (0, True)) = [c], e.g. ReLU's derivative [y > 0]: a boolean factor, no np.where
+mask_opt = ReplaceOptim(
+    lambda e: isinstance(e, sp.Piecewise) and len(e.args) == 2 and e.args[0].expr == 1 and e.args[1] == (0, True),
+    lambda e: Mask(e.args[0].cond),
+)
+
 # stability first, then the C99/NumPy ones: exp(a) - 1 -> expm1(a), log(1 + a) -> log1p(a)
-OPTIMISATIONS = (softplus_opt, logcosh_opt, log_sigmoid_opt, relu_opt, expm1_opt, log1p_opt)
+OPTIMISATIONS = (softplus_opt, logcosh_opt, log_sigmoid_opt, relu_opt, mask_opt, expm1_opt, log1p_opt)
 
 
 def stabilize(expr: sp.Expr) -> sp.Expr:
     """The same function, rewritten so that large |u| gives no overflow, no log(0) and no inf/inf."""
-    expr = sp.piecewise_fold(expr) if expr.has(sp.Piecewise) else expr
     expr = to_sigmoid(expr)
     return optimize(expr, OPTIMISATIONS)
 
@@ -126,6 +137,9 @@ class ArrayPrinter(NumPyPrinter):
 
     def _print_Sigmoid(self, expr):
         return f"_sigmoid({self._print(expr.args[0])})"
+
+    def _print_Mask(self, expr):
+        return self._print(expr.args[0])
 
     def _print_RowSum(self, expr):
         return f"np.sum({self._print(expr.args[0])}, axis=1, keepdims=True)"
@@ -169,20 +183,24 @@ _PRINTER = ArrayPrinter()
 
 def print_array(expr: sp.Expr) -> str:
     """NumPy source of an elementwise expression over the arrays its symbols name."""
+    if isinstance(expr, Mask):  # alone, not as a factor: give numbers, not booleans
+        return _PRINTER.doprint(sp.Piecewise((1.0, expr.args[0]), (0.0, True)))
     return _PRINTER.doprint(expr)
 
 
-def print_lines(expr: sp.Expr, target: str, temp_prefix: str) -> list[str]:
-    """`target = expr` as NumPy lines, common subexpressions first (sympy.cse) as temp_prefix0, ..."""
+def print_lines(expr: sp.Expr, target: str, temp_prefix: str, op: str = "=") -> list[str]:
+    """`target = expr` (or `target *= expr`) as NumPy lines, common subexpressions first (sympy.cse)."""
     temps = sp.numbered_symbols(temp_prefix, real=True)
     replacements, (reduced,) = sp.cse([expr], symbols=temps, optimizations="basic")
     lines = [f"{name} = {print_array(value)}" for name, value in replacements]
-    lines.append(f"{target} = {print_array(reduced)}")
+    # a boolean mask may stand alone only as the factor of an in-place product: G *= (Y > 0)
+    lines.append(f"{target} {op} {_PRINTER.doprint(reduced) if op == '*=' else print_array(reduced)}")
     return lines
 
 
 __all__ = [
     "ArrayPrinter",
+    "Mask",
     "RowSum",
     "Sigmoid",
     "expm1",
