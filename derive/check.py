@@ -96,6 +96,10 @@ def quantity(lhs: sp.Expr, dv: Derivation) -> Quantity:
         return Quantity(lhs, E, net.loss())
     if lhs.free_symbols == {X_VAR} or (lhs.free_symbols <= {X_VAR} and lhs.has(X_VAR)):
         return Quantity(lhs, lhs, lhs)
+    if lhs.has(Partial) or lhs.has(E) or any(parse_base(a.base.label.name)[0] in ("y", "u", "t")
+                                              for a in lhs.atoms(sp.Indexed)):
+        # a product of chain-rule factors, one output's error term, ...: its value is what it says
+        return Quantity(lhs, lhs, lhs, derived=not lhs.has(Partial))
     raise EquationError("the left side is not a quantity I know (expected e.g. dE/dw_jk, dE/db_k, dE/dy_j, "
                         "dE/du_k, delta_k, du_k/dw_jk, u_k)")
 
@@ -466,12 +470,28 @@ class Checker:
         self.seed = seed
 
     def read(self, equation: str) -> tuple[Resolution, Table, list[str]]:
+        if is_latex(equation):
+            return self._read(equation, True)
+        try:
+            return self._read(equation, False)
+        except EquationError as plain_error:
+            # no LaTeX markers, but not Python syntax either (f(x)(1-f(x)), 2(t-y)): try LaTeX
+            try:
+                return self._read(equation, True)
+            except EquationError:
+                raise plain_error from None
+
+    def _read(self, equation: str, latex_input: bool) -> tuple[Resolution, Table, list[str]]:
         sides = split_sides(equation)
-        latex_input = is_latex(equation)
         table = Table()
-        raw = [read_side(s, table, self.notation.name, latex_input) for s in sides]
-        if not latex_input:
-            raw[0] = _plain_lhs(sides[0], raw[0], table, self.notation.name)
+        if len(sides) > 2 and sides[0].replace("\\", "").strip() in ("delta", "δ"):
+            # seed 000: "δ = ∂E/∂u_k = ...": the bare δ is the quantity of the next side
+            sides = sides[1:]
+            table.notes.append("the bare δ on the left is read as the quantity of the next side")
+        shorthand = None if latex_input else _plain_lhs(sides[0], table, self.notation.name)
+        raw = [shorthand if (n == 0 and shorthand is not None) else read_side(s, table, self.notation.name, latex_input)
+               for n, s in enumerate(sides)]
+        self._raw_lhs = raw[0]
         resolver = Resolver(table, self.notation)
         resolution = resolver.resolve(raw, self.spec)
         return resolution, table, sides
@@ -479,6 +499,10 @@ class Checker:
     def check(self, equation: str) -> Report:
         resolution, table, sides = self.read(equation)
         q = quantity(resolution.sides[0], self.dv)
+        lhs_obj = _lhs_record(table, self._raw_lhs)
+        if isinstance(lhs_obj, Act) and q.lhs.free_symbols <= {X_VAR}:
+            name = {"f": "f", "sigmoid": "σ", "relu": "ReLU", "identity": "Identity"}.get(lhs_obj.fname, lhs_obj.fname)
+            q.display = sp.Symbol(f"{name}{chr(39) if lhs_obj.prime else ''}(x)")
         ev = Evaluator(self.spec, self.dv, self.widths, self.seed)
         ev.make_points()
         layers = resolution.letters
@@ -488,7 +512,7 @@ class Checker:
         for rhs in resolution.sides[1:]:
             if rhs is None:
                 continue
-            for s in sorted(_free_indices(rhs), key=lambda s: s.name):
+            for s in sorted(_free_indices(rhs) - set(ev.sizes), key=lambda s: s.name):
                 if s.name not in free_letters and s.name not in extra:
                     extra.append(s.name)
         letters = free_letters + extra
@@ -579,16 +603,21 @@ class Checker:
             if verdict:
                 out.append(f"{verdict} factor {label}")
                 return out
+        slip = self._prime_slip(rhs, q, ev, good)
+        if slip:
+            out.append(slip)
+            return out
         fix = self._wrong_index(rhs, q, ev, assignments, good, resolution)
         if fix:
             out.append(fix)
             return out
+        ratio = self._ratio(rhs, q, ev)
+        if ratio:
+            out.append(ratio)
+            return out
         term = self._extra_term(rhs, q, ev)
         if term:
             out.append(term)
-        lhs_act = self._prime_slip(rhs, q, ev, good)
-        if lhs_act:
-            out.append(lhs_act)
         return out
 
     def _candidate_factors(self, q, resolution):
@@ -643,7 +672,7 @@ class Checker:
                 missing = False
             if extra and not _close(p.yours, p.exact * f):
                 extra = False
-            if not _close(f, 1) and not _close(p.exact, 0):
+            if not _close(f, 0) and not _close(p.exact, 0):
                 informative = True
             if not (missing or extra):
                 return None
@@ -655,18 +684,48 @@ class Checker:
         note = self.notation
         letters = dict(resolution.letters)
         atoms = sorted({a for a in rhs.atoms(sp.Indexed) if any(not i.is_Integer for i in a.indices)}, key=str)
+        concrete = sorted({a for a in rhs.atoms(sp.Indexed) if all(i.is_Integer for i in a.indices)}, key=str)
         names = sorted(set(resolution.free) | set(resolution.bound))
         sample = [p for p in pairs if p.point < 2][:24]
         tried = 0
-        for atom in atoms:
+        known = sorted(ev.points[0].values, key=str)
+        for atom in atoms + concrete:
             kind, l = parse_base(atom.base.label.name)
-            for variant in _index_variants(atom, kind, l, names, letters, note):
+            if atom in concrete:
+                variants = [v for v in known if v != atom and v.base == atom.base
+                            or (kind in ("y", "delta", "u") and parse_base(v.base.label.name)[0] == kind and v != atom)]
+            else:
+                variants = _index_variants(atom, kind, l, names, letters, note)
+            for variant in variants:
                 tried += 1
                 if tried > 60:
                     return None
                 candidate = rhs.xreplace({atom: variant})
                 if _fits(candidate, ev, assignments, sample):
                     return f"wrong index: {text(atom, note)} should be {text(variant, note)}"
+        return None
+
+    def _ratio(self, rhs, q, ev) -> str | None:
+        """exact / yours as a short formula: a missing factor (or its inverse, an extra one)."""
+        if not q.derived or rhs.has(Partial) or q.formula.has(Partial):
+            return None
+        try:
+            exact, yours = self.dv.expand_deltas(q.formula), self.dv.expand_deltas(rhs)
+            if self.notation.name == "node" or not (_free_indices(rhs) | _free_indices(q.formula)) - set(ev.sizes):
+                exact, yours = ev.concrete(exact, {}), ev.concrete(yours, {})
+            if sp.count_ops(exact) + sp.count_ops(yours) > 120 or yours == 0:
+                return None
+            r = sp.factor(sp.cancel(sp.together(exact / yours)))
+        except (Unevaluable, TypeError, ValueError, ZeroDivisionError, sp.PolynomialError):
+            return None
+        if r.is_number or r.has(sp.Sum):
+            return None
+        note = self.notation
+        inv = sp.factor(1 / r)
+        if sp.count_ops(inv) < sp.count_ops(r) and sp.count_ops(inv) <= 8:
+            return f"extra factor {text(inv, note)} (yours = exact × {text(inv, note)})"
+        if sp.count_ops(r) <= 8:
+            return f"missing factor {text(r, note)} (exact = yours × {text(r, note)})"
         return None
 
     def _extra_term(self, rhs, q, ev) -> str | None:
@@ -697,6 +756,11 @@ class Checker:
             if not _close(p.yours, v):
                 return None
         return "the right side is the derivative of the left side: the left side should read f'(x)"
+
+
+def _lhs_record(table: Table, raw):
+    """The record a left side stands for when it is a single placeholder (f'(x), ...)."""
+    return table.items.get(raw) if isinstance(raw, sp.Symbol) else None
 
 
 def _concrete_layers(lhs) -> list:
@@ -799,8 +863,8 @@ def _same_formula(rhs, q, dv) -> bool:
         return False
 
 
-def _plain_lhs(text_lhs: str, raw, table: Table, notation: str):
-    """Plain-text shorthand on the left: `dw_jk` for dE/dw_jk (DESIGN.md (4))."""
+def _plain_lhs(text_lhs: str, table: Table, notation: str):
+    """Plain-text shorthand on the left: `dw_jk` for dE/dw_jk (DESIGN.md (4)); None if it is not one."""
     import re
 
     from .equation import Grad
@@ -809,7 +873,7 @@ def _plain_lhs(text_lhs: str, raw, table: Table, notation: str):
     if m:
         inner = read_side(m.group(1), table, notation, False)
         return table.add(Grad(inner, text_lhs))
-    return raw
+    return None
 
 
 # ---------------------------------------------------------------------------------------------
@@ -835,6 +899,8 @@ def _point_text(report: Report, pair: Pair) -> dict:
     out = {}
     L = ev.L
     letters = {l: index_symbol(note.letter(l)) for l in range(L + 1)}
+    if report.quantity.lhs.free_symbols <= {X_VAR}:
+        return {"x": str(point.x)}
     if note.name == "node":
         for k, v in point.given.items():
             out[text(k, note)] = str(v)
@@ -876,7 +942,7 @@ def _node_values(report: Report, side: SideResult, pair: Pair, rhs) -> dict:
         c = a.xreplace(pair.assignment)
         if c in point.values:
             out[text(a, note)] = _num(point.values[c])
-    if q.lhs.has(X_VAR) or any(e.has(X_VAR) for e in exprs):
+    if (q.lhs.has(X_VAR) or any(e.has(X_VAR) for e in exprs)) and not q.lhs.free_symbols <= {X_VAR}:
         out["x"] = str(point.x)
     return out
 
@@ -931,7 +997,7 @@ def render(report: Report, resolution_sides=None) -> tuple[str, dict]:
                 lines.append("counterexample:" + (f" {idx}" if idx else ""))
                 lines.append("  at " + ", ".join(f"{k} = {v}" for k, v in point.items()))
                 if values:
-                    lines.append("  where " + ", ".join(f"{k} = {v}" for k, v in values.items()))
+                    lines.append("  values: " + ", ".join(f"{k} = {v}" for k, v in values.items()))
                 lines.append(f"  yours = {_num(pair.yours)}" + (f" ({pair.why})" if pair.yours is None else "")
                              + f",  exact = {_num(pair.exact)}")
             for d in side.diagnosis:

@@ -124,7 +124,8 @@ def split_sides(text: str) -> list[str]:
     if "\x00" in text:
         raise EquationError("the equation contains a NUL character")
     text = text.strip().strip("$").strip()
-    text = text.replace("&", " ") if "\\begin" not in text else text
+    if "\\begin" not in text:
+        text = text.replace("&", " ").replace("\\\\", " ")
     sides, depth, start = [], 0, 0
     i = 0
     while i < len(text):
@@ -185,7 +186,7 @@ def _normalise_latex(s: str, table: Table) -> str:
     s = re.sub(r"\\right\s*(\\\}|\)|\]|\.|\|)", lambda m: {"\\}": ")", ")": ")", "]": ")", ".": "", "|": "|"}[m.group(1)], s)
     s = re.sub(r"\\[dt]frac\b", r"\\frac", s)
     s = re.sub(r"\\displaystyle\b", " ", s)
-    s = re.sub(r"\\(?:q?quad)\b|\\[,;:! ]|~", " ", s)
+    s = re.sub(r"\\(?:q?quad)\b|(?<!\\)\\[,;:! ]|~", " ", s)
     s = re.sub(r"\\log\b", r"\\ln", s)
     s = re.sub(r"\^\s*\{\s*\\prime\s*\}|\^\s*\\prime\b", "'", s)
     s = re.sub(r"\\mathrm\s*\{\s*d\s*\}", "d", s)
@@ -196,8 +197,6 @@ def _normalise_latex(s: str, table: Table) -> str:
         table.notes.append("the batch mean 1/N Σ over (x, t) in D is read per sample (N = 1)")
     # Korean names of seed 003: 오차y_out is the error E, 오차y_o1 one output's term, 가중합_3 a weighted sum
     s = re.sub(r"오차\s*[dD]?\s*[yY]?\s*_\s*\{?\s*out\s*\}?", " E ", s)
-    s = re.sub(r"오차\s*[yY]\s*_\s*\{?\s*o\s*(\d+)\s*\}?", lambda m: _tex(table.add(Atom("err", None, (m.group(1),), m.group(0)))), s)
-    s = re.sub(r"오차", " E ", s)
     s = re.sub(r"가중합\s*_\s*\{?\s*(\d+)\s*\}?", r"u_{\1}", s)
     # seed 000 writes \partial_{uk} for \partial u_{k}; seed 000 also writes y{2} for y_{2}
     s = re.sub(r"\\partial\s*_\s*\{\s*([yuwbz])\s*([a-z0-9]+)\s*\}", r"\\partial \1_{\2}", s)
@@ -216,6 +215,8 @@ def _normalise_latex(s: str, table: Table) -> str:
 
     s = re.sub(r"\\(?:mathrm|text|operatorname|textrm|mathit|mathbf|textit|rm)\s*\{\s*([A-Za-z ]*)\s*\}", word, s)
     s = re.sub(r"\\(ReLU|relu|Identity|sigmoid)\b", lambda m: r"\FN{%s}" % FUNC_WORDS[m.group(1).lower()], s)
+    s = re.sub(r"오차\s*[yY]\s*_\s*\{?\s*o\s*(\d+)\s*\}?", lambda m: _tex(table.add(Atom("err", None, (m.group(1),), m.group(0)))), s)
+    s = re.sub(r"오차", " E ", s)
     return s
 
 
