@@ -30,9 +30,11 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from codegen.gradcheck import load_module  # noqa: E402
-from codegen.render import generate  # noqa: E402
-from derive.spec import parse_spec  # noqa: E402
+import itertools
+
+from codegen.gradcheck import load_module
+from codegen.render import generate
+from derive.spec import parse_spec
 
 SIZES = (784, 256, 128, 10)
 N, BATCH, LR = 4096, 128, 1e-3
@@ -59,7 +61,7 @@ batch_size = 128
 
 def epoch_flops(n: int = N) -> float:
     """Multiply-adds x 2 of the matrix products of one epoch: forward, dW of every layer, dY of all but the first."""
-    pairs = list(zip(SIZES, SIZES[1:]))
+    pairs = list(itertools.pairwise(SIZES))
     forward = sum(a * b for a, b in pairs)
     dw = forward
     dy = sum(a * b for a, b in pairs[1:])
@@ -82,12 +84,12 @@ class HandWritten:
         m = {k: np.zeros_like(v) for k, v in p.items()}
         v2 = {k: np.zeros_like(v) for k, v in p.items()}
         buf = {k: np.zeros_like(v) for k, v in p.items()}
-        b1, b2, eps, t = 0.9, 0.999, 1e-8, 0
+        b1, b2, eps = 0.9, 0.999, 1e-8
         order = rng.permutation(len(X))
         X, T = X[order], T[order]
         total = 0.0
         W1, c1, W2, c2, W3, c3 = (p[k] for k in ("W1", "b1", "W2", "b2", "W3", "b3"))
-        for s in range(0, len(X), BATCH):
+        for t, s in enumerate(range(0, len(X), BATCH), 1):
             x, y = X[s:s + BATCH], T[s:s + BATCH]
             n = len(x)
             h1 = x @ W1
@@ -113,7 +115,6 @@ class HandWritten:
             g1 = g2 @ W2.T
             g1 *= h1 > 0
             grads["W1"], grads["b1"] = x.T @ g1, g1.sum(axis=0)
-            t += 1
             root = (1 - b2**t) ** 0.5
             lr_t, eps_t = LR * root / (1 - b1**t), eps * root
             for k in keys:
@@ -164,7 +165,7 @@ def make_torch(params):
 
     torch.manual_seed(0)
     layers = []
-    for i, (a, b) in enumerate(zip(SIZES, SIZES[1:]), 1):
+    for i, (a, b) in enumerate(itertools.pairwise(SIZES), 1):
         lin = torch.nn.Linear(a, b)
         with torch.no_grad():
             lin.weight.copy_(torch.from_numpy(params[f"W{i}"].T.astype(np.float32)))

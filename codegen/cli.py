@@ -14,6 +14,8 @@ from derive.io import check_writable, write_atomic
 from derive.spec import DTYPES, load_spec
 
 from .gradcheck import NotAModule, main_gradcheck
+from .model import CodegenError
+from .printer import UnprintableError
 from .render import generate
 
 
@@ -47,7 +49,10 @@ def _generate(args) -> int:
     out = check_writable(args.output, "-o")
     if out.exists() and out.resolve() == Path(args.spec).resolve():
         raise UsageError(f"-o: {out} is the spec itself")
-    source = generate(spec, args.dtype)
+    try:
+        source = generate(spec, args.dtype)
+    except (UnprintableError, CodegenError) as exc:
+        raise UsageError(f"{args.spec}: cannot generate code: {exc}") from None
     write_atomic(out, source)
     sizes = "-".join(map(str, spec.sizes))
     acts = "/".join(layer.activation.name for layer in spec.layers)

@@ -13,6 +13,7 @@ import sympy as sp
 from sympy.codegen.cfunctions import expm1, log1p
 from sympy.codegen.numpy_nodes import logaddexp
 from sympy.codegen.rewriting import ReplaceOptim, expm1_opt, log1p_opt, optimize
+from sympy.printing.codeprinter import PrintMethodNotImplementedError
 from sympy.printing.numpy import NumPyPrinter
 
 
@@ -181,11 +182,23 @@ class ArrayPrinter(NumPyPrinter):
 _PRINTER = ArrayPrinter()
 
 
+class UnprintableError(ValueError):
+    """An expression holds something with no NumPy form (e.g. an unevaluated derivative)."""
+
+
 def print_array(expr: sp.Expr) -> str:
     """NumPy source of an elementwise expression over the arrays its symbols name."""
     if isinstance(expr, Mask):  # alone, not as a factor: give numbers, not booleans
-        return _PRINTER.doprint(sp.Piecewise((1.0, expr.args[0]), (0.0, True)))
-    return _PRINTER.doprint(expr)
+        expr = sp.Piecewise((1.0, expr.args[0]), (0.0, True))
+    return _doprint(expr)
+
+
+def _doprint(expr: sp.Expr) -> str:
+    try:
+        return _PRINTER.doprint(expr)
+    except PrintMethodNotImplementedError as exc:
+        kind = str(exc).splitlines()[0].rsplit(":", 1)[-1].strip()
+        raise UnprintableError(f"no NumPy form for {kind} in {sp.sstr(expr)[:120]}") from None
 
 
 def print_lines(expr: sp.Expr, target: str, temp_prefix: str, op: str = "=") -> list[str]:
@@ -194,7 +207,7 @@ def print_lines(expr: sp.Expr, target: str, temp_prefix: str, op: str = "=") -> 
     replacements, (reduced,) = sp.cse([expr], symbols=temps, optimizations="basic")
     lines = [f"{name} = {print_array(value)}" for name, value in replacements]
     # a boolean mask may stand alone only as the factor of an in-place product: G *= (Y > 0)
-    lines.append(f"{target} {op} {_PRINTER.doprint(reduced) if op == '*=' else print_array(reduced)}")
+    lines.append(f"{target} {op} {_doprint(reduced) if op == '*=' else print_array(reduced)}")
     return lines
 
 

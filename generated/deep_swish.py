@@ -113,14 +113,16 @@ def _backward(params, X, T, Y1, U1, Y2, Y3, Y4, U4):
     # layer 3 (tanh)
     # (7) δ_j = ∂E/∂y_j ∂y_j/∂u_j = (1 - y3[j]**2)*Sum(delta4[r]*w4[j, r], (r, 1, n))
     #     with ∂y/∂u = 1 - y3[j]**2
-    D3 = -G3*(Y3**2 - 1)
+    G3 *= 1 - Y3**2
+    D3 = G3
     dW3 = Y2.T @ D3  # (8) ∂E/∂w = delta3[j]*y2[i]
     db3 = D3.sum(axis=0)  # (8) ∂E/∂b = delta3[j]
     G2 = D3 @ params["W3"].T  # (6) ∂E/∂y = Sum(delta3[q]*w3[i, q], (q, 1, m))
     # layer 2 (leaky_relu)
     # (7) δ_i = ∂E/∂y_i ∂y_i/∂u_i = Piecewise((1, y2[i] > 0), (1/10, True))*Sum(delta3[q]*w3[i, q], (q, 1, m))
     #     with ∂y/∂u = Piecewise((1, y2[i] > 0), (1/10, True))
-    D2 = np.where(Y2 > 0, G2, (1/10)*G2)
+    G2 *= np.where(Y2 > 0, 1, 1/10)
+    D2 = G2
     dW2 = Y1.T @ D2  # (8) ∂E/∂w = delta2[i]*y1[h]
     db2 = D2.sum(axis=0)  # (8) ∂E/∂b = delta2[i]
     G1 = D2 @ params["W2"].T  # (6) ∂E/∂y = Sum(delta2[p]*w2[h, p], (p, 1, l))
@@ -128,7 +130,8 @@ def _backward(params, X, T, Y1, U1, Y2, Y3, Y4, U4):
     # (7) δ_h = ∂E/∂y_h ∂y_h/∂u_h = (1 + exp(-u1[h])*u1[h]/(1 + exp(-u1[h])))*Sum(delta2[p]*w2[h, p], (p, 1, l))/(1 + exp(-u1[h]))
     #     with ∂y/∂u = 1/(1 + exp(-u1[h])) + exp(-u1[h])*u1[h]/(1 + exp(-u1[h]))**2 (no form in y: u is kept)
     c1_0 = _sigmoid(U1)
-    D1 = G1*c1_0*(-U1*c1_0 + U1 + 1)
+    G1 *= c1_0*(-U1*c1_0 + U1 + 1)
+    D1 = G1
     dW1 = X.T @ D1  # (8) ∂E/∂w = delta1[h]*y0[g]
     db1 = D1.sum(axis=0)  # (8) ∂E/∂b = delta1[h]
     return {"W1": dW1, "b1": db1, "W2": dW2, "b2": db2, "W3": dW3, "b3": db3, "W4": dW4, "b4": db4}

@@ -103,7 +103,8 @@ def _backward(params, X, T, Y1, Y2, U2, LSE2):
     # layer 1 (relu)
     # (7) δ_j = ∂E/∂y_j ∂y_j/∂u_j = Piecewise((1, y1[j] > 0), (0, True))*Sum(delta2[r]*w2[j, r], (r, 1, n))
     #     with ∂y/∂u = Piecewise((1, y1[j] > 0), (0, True))
-    D1 = np.where(Y1 > 0, G1, 0)
+    G1 *= (Y1 > 0)
+    D1 = G1
     dW1 = X.T @ D1  # (8) ∂E/∂w = delta1[j]*y0[i]
     db1 = D1.sum(axis=0)  # (8) ∂E/∂b = delta1[j]
     return {"W1": dW1, "b1": db1, "W2": dW2, "b2": db2}

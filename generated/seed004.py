@@ -88,7 +88,8 @@ def _backward(params, X, T, Y1, Y2):
     # layer 1 (relu)
     # (7) δ_m = ∂E/∂y_m ∂y_m/∂u_m = Piecewise((1, y1[m] > 0), (0, True))*Sum(delta2[r]*w2[m, r], (r, 1, n_2))
     #     with ∂y/∂u = Piecewise((1, y1[m] > 0), (0, True))
-    D1 = np.where(Y1 > 0, G1, 0)
+    G1 *= (Y1 > 0)
+    D1 = G1
     dW1 = X.T @ D1  # (8) ∂E/∂w = delta1[m]*y0[n]
     return {"W1": dW1, "W2": dW2}
 
