@@ -288,6 +288,15 @@ def _latex(s: str, table: Table, notation: str, depth: int = 0) -> sp.Expr:
 
 
 def _l2s(s: str) -> sp.Expr:
+    lone = re.fullmatch(r"\s*\{\\mathit\{(qq[a-z]+)\}\}\s*", s)
+    if lone:  # a single placeholder (E, w_{jk} inside \frac{\partial E}{\partial w_{jk}}): nothing to parse
+        return sp.Symbol(lone.group(1))
+    if re.fullmatch(r"\s*\d{1,6}\s*", s):
+        return sp.Integer(int(s))
+    try:
+        return _check_tree(_Simple(s).parse())
+    except _NotSimple:
+        pass
     from latex2sympy2_extended import latex2sympy  # lazy: only LaTeX input pays for it
 
     try:
@@ -302,6 +311,129 @@ def _l2s(s: str) -> sp.Expr:
     if not isinstance(expr, sp.Basic) or isinstance(expr, (sp.Eq, sp.Ne)) or not isinstance(expr, (sp.Expr, sp.logic.boolalg.Boolean, sp.core.relational.Relational)):
         raise EquationError("cannot read the LaTeX as an expression")
     return _check_tree(expr)
+
+
+class _NotSimple(Exception):
+    pass
+
+
+class _Simple:
+    """The arithmetic most notes use (placeholders, numbers, + - \\cdot, juxtaposition, parentheses,
+    ^, \\frac, \\sum), read directly: latex2sympy's parser takes ~0.5 s to warm up, which the
+    3-second budget of a check cannot afford. Anything else raises _NotSimple and goes to latex2sympy
+    (the tests check that both readers agree on the corpus)."""
+
+    TOKEN = re.compile(r"\s*(?:(\{\\mathit\{qq[a-z]+\}\})|(\d+(?:\.\d+)?)|(\\frac|\\sum|\\cdot|\\times)|([a-df-hj-z])|([-+*/^_(){}=]))")
+
+    def __init__(self, s: str):
+        self.tokens = []
+        pos = 0
+        s = s.rstrip()
+        while pos < len(s):
+            m = self.TOKEN.match(s, pos)
+            if not m or m.end() == pos:
+                raise _NotSimple
+            kind = m.lastindex
+            self.tokens.append((kind, m.group(kind)))
+            pos = m.end()
+        self.i = 0
+
+    def peek(self):
+        return self.tokens[self.i] if self.i < len(self.tokens) else (None, None)
+
+    def take(self, value=None):
+        tok = self.peek()
+        if tok[0] is None or (value is not None and tok[1] != value):
+            raise _NotSimple
+        self.i += 1
+        return tok
+
+    def parse(self):
+        e = self.expr()
+        if self.i != len(self.tokens):
+            raise _NotSimple
+        return e
+
+    def expr(self):
+        sign = 1
+        while self.peek()[1] in ("+", "-"):
+            sign *= -1 if self.take()[1] == "-" else 1
+        total = sign * self.term()
+        while self.peek()[1] in ("+", "-"):
+            op = self.take()[1]
+            total = total + self.term() if op == "+" else total - self.term()
+        return total
+
+    def term(self):
+        value = self.factor()
+        while True:
+            kind, tok = self.peek()
+            if tok in ("\\cdot", "\\times", "*"):
+                self.take()
+                value = value * self.factor()
+            elif kind in (1, 2, 4) or tok in ("(", "\\frac", "\\sum"):
+                value = value * self.factor()
+            else:
+                return value
+
+    def factor(self):
+        base_ = self.primary()
+        if self.peek()[1] == "^":
+            self.take()
+            exponent = self.group()
+            if not exponent.is_Integer or abs(exponent) > 64:
+                raise _NotSimple
+            return base_ ** exponent
+        return base_
+
+    def group(self):
+        kind, tok = self.peek()
+        if tok == "{":
+            self.take()
+            e = self.expr()
+            self.take("}")
+            return e
+        if kind == 2 and tok.isdigit() and len(tok) == 1:
+            self.take()
+            return sp.Integer(tok)
+        raise _NotSimple
+
+    def primary(self):
+        kind, tok = self.peek()
+        if kind == 1:
+            self.take()
+            return sp.Symbol(tok[len("{\\mathit{"):-2])
+        if kind == 2:
+            self.take()
+            return sp.Rational(tok)
+        if kind == 4:
+            self.take()
+            return sp.Symbol(tok)
+        if tok == "(":
+            self.take()
+            e = self.expr()
+            self.take(")")
+            return e
+        if tok == "\\frac":
+            self.take()
+            num, den = self.group(), self.group()
+            if den == 0:
+                raise _NotSimple
+            return num / den
+        if tok == "\\sum":
+            self.take()
+            self.take("_")
+            self.take("{")
+            var = self.take()
+            if var[0] != 4:
+                raise _NotSimple
+            self.take("=")
+            lo = self.expr()
+            self.take("}")
+            self.take("^")
+            hi = self.group() if self.peek()[1] == "{" else self.primary()
+            return sp.Sum(self.term(), (sp.Symbol(var[1]), lo, hi))
+        raise _NotSimple
 
 
 _OK_FUNCS = (sp.exp, sp.log, sp.tanh, sp.sinh, sp.cosh, sp.Abs)
