@@ -296,4 +296,15 @@ def maximum_steps(activation: Activation) -> Maximum | None:
     if g is not None and not isinstance(g, sp.Piecewise):
         # chain rule in y: d/dx g(y) = g'(y) y' = g'(y) g(y)
         in_y = sp.factor(sp.diff(g, Y) * g)
-    return Maximum(second, in_y, argmax, sp.nsimplify(value) if value.is_Float else value)
+    return Maximum(flip_signs(second), flip_signs(in_y), argmax, sp.nsimplify(value) if value.is_Float else value)
+
+
+def flip_signs(e: sp.Expr | None) -> sp.Expr | None:
+    """y (y - 1)(2y - 1) as y (1 - y)(1 - 2y): flip factors in pairs, so the value is unchanged."""
+    if e is None or not e.is_Mul:
+        return e
+    factors = list(e.args)
+    flips = [i for i, f in enumerate(factors) if f.is_Add and f.could_extract_minus_sign()]
+    for i in flips[: len(flips) // 2 * 2]:
+        factors[i] = sp.Mul(-1, factors[i])  # -(y - 1) evaluates to 1 - y
+    return sp.Mul(*factors, evaluate=False) if flips else e

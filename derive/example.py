@@ -295,14 +295,18 @@ def _update_rule(name: str, lr, p: dict):
     raise ValueError(name)
 
 
-def fmt(v, digits: int = 9) -> str:
-    """A number to `digits` significant digits, as LaTeX: 0.593269992, -1.2345 \\times 10^{-5}."""
+def fmt(v, digits: int = 9, exact: bool = False) -> str:
+    """A number to `digits` significant digits, as LaTeX: 0.593269992, -1.2345 \\times 10^{-5}.
+
+    Computed values keep their trailing zeros (0.751365070); `exact` values (the spec's own inputs,
+    which are short decimals) print as written (0.05).
+    """
     if v is None:
         return ""
     with mpmath.workdps(DIGITS):
         if v == 0:
             return "0"
-        text = mpmath.nstr(v, digits, min_fixed=-4, max_fixed=digits)
+        text = mpmath.nstr(v, digits, min_fixed=-4, max_fixed=digits, strip_zeros=exact)
     if "e" in text:
         mantissa, power = text.split("e")
         return r"%s \times 10^{%d}" % (mantissa, int(power))

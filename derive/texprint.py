@@ -20,7 +20,7 @@ from .notation import Notation, NotationLatexPrinter, parse_base
 _KIND_RANK = {"y": 0, "t": 0, "u": 0, "delta": 3, "w": 4, "b": 4}
 
 
-def _rank(factor: sp.Expr) -> int:
+def _rank(factor: sp.Expr) -> float:
     core = factor.base if isinstance(factor, sp.Pow) else factor
     if isinstance(core, sp.Indexed):
         try:
@@ -34,7 +34,9 @@ def _rank(factor: sp.Expr) -> int:
         return 5
     if isinstance(core, sp.Derivative):
         return 6
-    return 2 if core.is_Add else 1
+    if core.is_Add:
+        return 2
+    return 2.5 if isinstance(core, sp.Function) else 1
 
 
 class DocumentLatexPrinter(NotationLatexPrinter):
@@ -46,7 +48,8 @@ class DocumentLatexPrinter(NotationLatexPrinter):
     # y_k - t_k rather than - t_k + y_k
     def _as_ordered_terms(self, expr, order=None):
         terms = super()._as_ordered_terms(expr, order=order)
-        return sorted(terms, key=lambda term: term.could_extract_minus_sign())
+        # the sum of a weighted sum first (Σ_q y_q w_qk + b_k), negative terms last (y_k - t_k)
+        return sorted(terms, key=lambda term: (term.could_extract_minus_sign(), not isinstance(term, sp.Sum)))
 
     def _factor(self, term: sp.Expr, first: bool, last: bool) -> str:
         tex = self._print(term)
@@ -125,6 +128,8 @@ class DocumentLatexPrinter(NotationLatexPrinter):
     def _print_Sum(self, expr):
         # Σ_{r=1}^{n} δ_r w_jr: the summand printed in the notes' order, no brackets around a product
         (i, a, b), = expr.limits
+        if expr.function.could_extract_minus_sign():
+            return "- " + self._print(sp.Sum(-expr.function, expr.limits))
         body = self._print(expr.function)
         if expr.function.is_Add:
             body = r"\left(%s\right)" % body

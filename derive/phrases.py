@@ -1,0 +1,277 @@
+"""Every sentence of the printed derivation, in English and in Korean (the notes' own terms).
+
+Sentences are LaTeX with %(name)s fields, filled by `derive.document`; math inside them is the
+same in both languages. Korean follows the seeds: 오차 역전파, 경사 하강법, 가중치, 편향, 학습률,
+활성화 함수, 연쇄 법칙, 기울기 소실, 입력층/은닉층/출력층, 가중합, 델타.
+"""
+
+from __future__ import annotations
+
+EN: dict[str, str] = {
+    "doc_title": "Backpropagation, derived step by step",
+    "network": "The network",
+    "network_intro": (
+        "The network has %(depth)s layers of weights; its layers have %(widths)s neurons. "
+        "Figure~\\ref{fig:net} shows the neurons and weights, and Table~\\ref{tab:notation} lists "
+        "each layer with its index letter and number of neurons, in the notation of the notes. "
+        "A weight $%(w)s$ joins neuron $%(b)s$ of the layer below to neuron $%(a)s$ of the layer above."),
+    "figure_caption": "The network; every neuron adds its weighted inputs and its bias, then applies its "
+                      "activation function.",
+    "figure_caption_big": "The network (wide layers drawn with a few neurons and $\\vdots$; one weight labelled).",
+    "table_caption": "Layers, index letters and numbers of neurons.",
+    "col_layer": "Layer", "col_index": "Index", "col_neurons": "Neurons", "col_width": "Here",
+    "col_activation": "Activation",
+    "input_layer": "input", "hidden_layer": "hidden %(l)s", "output_layer": "output",
+    "forward": "Forward pass, loss and gradient descent",
+    "forward_intro": "Each neuron forms the weighted sum of the outputs of the layer below plus its bias, "
+                     "and passes it through its activation function:",
+    "softmax_forward": "The softmax output normalises over the whole layer:",
+    "loss_intro": "The loss of one sample compares the outputs with the targets $%(t)s$ (%(loss)s):",
+    "objective_mean": "Over a batch of $N$ samples the objective is the mean of the samples' losses, "
+                      "$\\frac{1}{N}\\sum_{s=1}^{N} %(E)s^{(s)}$, so every gradient below is averaged the same way.",
+    "objective_sum": "Over a batch of $N$ samples the objective is the sum of the samples' losses, "
+                     "$\\sum_{s=1}^{N} %(E)s^{(s)}$, so every gradient below is summed the same way.",
+    "gd_intro": "Gradient descent moves every weight and bias against its gradient, with the learning rate "
+                "$\\eta$ (here $\\eta = %(lr)s$):",
+    "gd_after": "Everything that follows computes these gradients: first for the output layer, then, "
+                "passing the error backwards, for each hidden layer (backpropagation).",
+    "layer_output": "Output layer gradients (layer %(l)s, neurons $%(a)s$)",
+    "layer_hidden": "Hidden layer %(l)s gradients (neurons $%(a)s$)",
+    "weight_gradient": "Weight gradient",
+    "chain_intro": "The weight $%(w)s$ reaches the loss only through the weighted sum $%(u)s$, so by the "
+                   "chain rule",
+    "linear_intro": "The second factor: $%(u)s$ is a sum over the neurons of the layer below, and "
+                    "differentiating it term by term with respect to $%(w)s$, every term without $%(w)s$ "
+                    "vanishes:",
+    "delta_intro": "The first factor of \\eqref{%(chain)s} is the same for every weight into neuron $%(a)s$; "
+                   "it is called the delta of the neuron and splits again by the chain rule:",
+    "delta_intro_softmax": "The first factor of \\eqref{%(chain)s} is the delta of neuron $%(a)s$. With a "
+                           "softmax output every $%(yr)s$ depends on $%(u)s$, so the chain rule sums over "
+                           "the whole layer:",
+    "loss_derivative_intro": "The loss is a sum over the output neurons, and only the term of neuron $%(a)s$ "
+                             "contains $%(y)s$:",
+    "loss_derivative_single": "Differentiating the loss with respect to the output:",
+    "handed_intro": "For a hidden layer, $%(dEdy)s$ is the gradient handed down by the layer above, "
+                    "equation~\\eqref{%(ref)s}:",
+    "activation_intro": "The other factor is the derivative of the activation function (%(name)s, "
+                        "Section~\\ref{%(sec)s}), written in the neuron's own output:",
+    "activation_intro_u": "The other factor is the derivative of the activation function (%(name)s, "
+                          "Section~\\ref{%(sec)s}):",
+    "softmax_jacobian": "The softmax derivative, by the quotient rule on $%(yr)s = e^{%(ur)s} / \\sum e^{u}$, "
+                        "has two cases, joined with the bracket $[r = k]$ (1 when true, else 0):",
+    "softmax_sum": "Putting both into \\eqref{%(def)s} and summing over $%(r)s$:",
+    "softmax_targets": "The targets of one sample sum to one, $%(sum)s = 1$, so",
+    "delta_result": "Both factors together give the delta of this layer:",
+    "delta_simplified": "which simplifies to",
+    "weight_result": "With \\eqref{%(linear)s} and the delta, \\eqref{%(chain)s} becomes the weight gradient",
+    "bias_gradient": "Bias gradient",
+    "bias_intro": "The same chain for the bias; $%(b)s$ appears in $%(u)s$ with coefficient 1:",
+    "bias_result": "so the bias gradient is the delta itself:",
+    "handed_down": "Gradient handed to the layer below",
+    "handed_down_intro": "The output $%(y)s$ of the layer below feeds every neuron of this layer, so the "
+                         "chain rule adds up all of their paths:",
+    "handed_down_local": "Each path goes through one weighted sum, differentiated term by term:",
+    "handed_down_result": "so the gradient handed down is",
+    "update_intro": "The update of this layer's parameters, by \\eqref{%(gd)s}:",
+    "node_intro": "In the note's numbering of the neurons (seed 003), for the first weight of this layer:",
+    "activations": "Activation functions and their derivatives",
+    "act_definition": "Definition:",
+    "act_steps": "Its derivative, one rule at a time:",
+    "act_output_form": "Written in the output $y = %(f)s$, as the code uses it (no need to keep $u$):",
+    "act_output_piecewise": "In the output $y = f(x)$ the same cases read",
+    "act_no_output_form": "This derivative has no simpler form in the output $y$ alone, so it is evaluated "
+                          "at the weighted sum $u$.",
+    "act_max": "Where is the derivative largest? Setting the second derivative to zero,",
+    "act_max_value": "so the largest slope is $%(f)s'(%(arg)s) = %(value)s%(approx)s$.",
+    "act_sigmoid_note": "(The exact maximum is $1/4$, not ``about 0.3''.)",
+    "act_vanishing": "Backpropagation multiplies the gradient by $f'(u) \\le %(value)s$ at every layer with "
+                     "this activation, so through $L$ such layers it shrinks by up to $%(value)s^{L}$ "
+                     "(for $L = %(L)s$: $%(power)s$): the vanishing gradient problem.",
+    "act_no_vanishing": "Its slope is 1 for positive inputs, so the gradient passes through unchanged "
+                        "wherever the neuron is active: no vanishing gradient there.",
+    "act_plot": "The function (solid) and its derivative (dashed):",
+    "softmax_note": "The softmax output is differentiated in its layer's section, "
+                    "equation~\\eqref{%(ref)s}.",
+    "rules": {
+        "constant": "constant", "constant_times": "constant factor", "sum": "sum rule",
+        "product": "product rule", "quotient": "quotient rule", "power": "power rule",
+        "exp": "exponential", "function": "standard derivative", "piecewise": "piece by piece",
+        "chain": "chain rule", "direct": "differentiate", "simplify": "simplify",
+    },
+    "optimizer": "Optimiser: the update rules",
+    "opt_sgd": "The spec trains with plain stochastic gradient descent (SGD), learning rate $\\eta = %(lr)s$:",
+    "opt_momentum": "The spec trains with momentum ($\\eta = %(lr)s$, $\\mu = %(momentum)s$); a velocity "
+                    "$v$ per parameter, starting at 0:",
+    "opt_nesterov": "The spec trains with Nesterov momentum ($\\eta = %(lr)s$, $\\mu = %(momentum)s$); the "
+                    "gradient is taken at the look-ahead point, velocity $v$ starting at 0:",
+    "opt_adagrad": "The spec trains with AdaGrad ($\\eta = %(lr)s$, $\\epsilon = %(eps)s$); $h$ accumulates "
+                   "squared gradients from 0:",
+    "opt_rmsprop": "The spec trains with RMSProp ($\\eta = %(lr)s$, $\\rho = %(rho)s$, $\\epsilon = %(eps)s$); "
+                   "$h$ is a moving average of squared gradients from 0:",
+    "opt_adam": "The spec trains with Adam ($\\eta = %(lr)s$, $\\beta_1 = %(beta1)s$, $\\beta_2 = %(beta2)s$, "
+                "$\\epsilon = %(eps)s$); moments $m, v$ from 0, step $t = 1, 2, \\dots$:",
+    "opt_elementwise": "All operations act element by element on each parameter array; $g$ is its gradient.",
+    "matrix": "Matrix form over a batch",
+    "matrix_intro": "The generated code computes the same formulas for a whole batch at once. Row $s$ of "
+                    "$\\mathbf{Y}_l$ ($N \\times n_l$) holds the outputs of layer $l$ for sample $s$, "
+                    "$\\mathbf{X} = \\mathbf{Y}_0$, $\\mathbf{W}_l$ is $n_{l-1} \\times n_l$ with "
+                    "$\\mathbf{W}_l[j, k] = w_{jk}$, $\\mathbf{1}$ is a column of ones and $\\odot$ the "
+                    "element-wise product.",
+    "matrix_forward": "Forward pass:",
+    "matrix_backward": "Backward pass, from the output layer down (the deltas $\\Delta_l$ are $N \\times n_l$):",
+    "matrix_gradients": "Gradients of the batch objective (%(how)s over the batch):",
+    "matrix_how_mean": "mean", "matrix_how_sum": "sum",
+    "proof": "What was proven",
+    "proof_intro": "The formulas above hold for any layer widths. To back them, the loss of a small "
+                   "instance of the same network was built explicitly, differentiated directly with "
+                   "SymPy for every parameter, and compared with the delta rule:",
+    "proof_none": "No proof report was attached to this document.",
+    "example": "Worked example",
+    "example_intro": "One training step with numbers: a forward pass, the loss, the backward pass and the "
+                     "update, computed with %(digits)s-digit arithmetic from the formulas above and "
+                     "printed to 9 significant digits.",
+    "example_drawn": "Values not given in the spec (%(names)s) are drawn with a fixed seed (%(seed)s), "
+                     "rounded to two decimals.",
+    "example_given": "All values come from the spec's \\texttt{[example]} table.",
+    "ex_inputs": "Inputs and targets",
+    "ex_forward": "Forward pass",
+    "ex_forward_layer": "Layer %(l)s (%(name)s):",
+    "ex_loss": "The loss of this sample:",
+    "ex_backward": "Backward pass",
+    "ex_backward_intro": "Output layer first; each delta from its formula in Section~\\ref{%(sec)s}.",
+    "ex_chain": "For example, the weight $%(w)s$ by the chain rule, factor by factor:",
+    "ex_params": "Gradients and updated parameters",
+    "ex_params_intro": "Each gradient from $%(dEdw)s$ and the update of Section~\\ref{%(sec)s} "
+                       "(%(optimizer)s, $\\eta = %(lr)s$):",
+    "ex_more": "\\dots\\ and %(n)s more",
+    "col_neuron": "Neuron", "col_param": "Parameter", "col_value": "Value", "col_gradient": "Gradient",
+    "col_updated": "Updated",
+}
+
+KO: dict[str, str] = {
+    "doc_title": "오차 역전파의 단계별 유도",
+    "network": "신경망",
+    "network_intro": (
+        "이 신경망에는 가중치를 가진 층이 %(depth)s개 있고, 각 층의 뉴런 수는 %(widths)s이다. "
+        "그림~\\ref{fig:net}은 뉴런과 가중치를, 표~\\ref{tab:notation}은 각 층의 첨자와 뉴런 수를 "
+        "노트의 표기법으로 보여 준다. 가중치 $%(w)s$는 아래층의 뉴런 $%(b)s$와 위층의 뉴런 $%(a)s$를 잇는다."),
+    "figure_caption": "신경망. 각 뉴런은 입력에 가중치를 곱해 더하고 편향을 더한 뒤 활성화 함수를 적용한다.",
+    "figure_caption_big": "신경망 (넓은 층은 뉴런 몇 개와 $\\vdots$로 그렸고, 가중치 하나에 이름을 붙였다).",
+    "table_caption": "층, 첨자, 뉴런 수.",
+    "col_layer": "층", "col_index": "첨자", "col_neurons": "뉴런 수", "col_width": "이 신경망",
+    "col_activation": "활성화 함수",
+    "input_layer": "입력층", "hidden_layer": "은닉층 %(l)s", "output_layer": "출력층",
+    "forward": "순전파, 손실 함수, 경사 하강법",
+    "forward_intro": "각 뉴런은 아래층 출력에 가중치를 곱해 더하고 편향을 더한 가중합을 구한 뒤, "
+                     "활성화 함수에 넣는다:",
+    "softmax_forward": "소프트맥스 출력은 층 전체로 정규화한다:",
+    "loss_intro": "한 샘플의 손실 함수는 출력과 목표값 $%(t)s$를 비교한다 (%(loss)s):",
+    "objective_mean": "$N$개 샘플의 배치에서 목적 함수는 샘플 손실의 평균 "
+                      "$\\frac{1}{N}\\sum_{s=1}^{N} %(E)s^{(s)}$이므로, 아래의 모든 기울기도 같은 방식으로 평균한다.",
+    "objective_sum": "$N$개 샘플의 배치에서 목적 함수는 샘플 손실의 합 "
+                     "$\\sum_{s=1}^{N} %(E)s^{(s)}$이므로, 아래의 모든 기울기도 같은 방식으로 더한다.",
+    "gd_intro": "경사 하강법은 학습률 $\\eta$ (여기서는 $\\eta = %(lr)s$)로 모든 가중치와 편향을 기울기의 "
+                "반대 방향으로 조금씩 수정한다:",
+    "gd_after": "아래에서는 이 기울기를 구한다. 먼저 출력층에서, 그다음 오차를 거꾸로 전파하면서 각 은닉층에서 "
+                "구한다 (오차 역전파).",
+    "layer_output": "출력층 기울기 (층 %(l)s, 뉴런 $%(a)s$)",
+    "layer_hidden": "은닉층 %(l)s의 기울기 (뉴런 $%(a)s$)",
+    "weight_gradient": "가중치 기울기",
+    "chain_intro": "가중치 $%(w)s$는 가중합 $%(u)s$를 통해서만 오차에 영향을 주므로, 연쇄 법칙에 의해",
+    "linear_intro": "우변의 두 번째 인수: $%(u)s$는 아래층 뉴런들에 대한 합이고, $%(w)s$로 항별로 편미분하면 "
+                    "$%(w)s$가 없는 항은 모두 0이 된다:",
+    "delta_intro": "식 \\eqref{%(chain)s}의 첫 번째 인수는 뉴런 $%(a)s$로 들어오는 모든 가중치에 공통이며, "
+                   "이를 뉴런의 델타라고 한다. 연쇄 법칙으로 다시 나누면",
+    "delta_intro_softmax": "식 \\eqref{%(chain)s}의 첫 번째 인수가 뉴런 $%(a)s$의 델타이다. 소프트맥스 출력에서는 "
+                           "모든 $%(yr)s$가 $%(u)s$에 의존하므로 연쇄 법칙이 층 전체에 대한 합이 된다:",
+    "loss_derivative_intro": "손실 함수는 출력 뉴런들에 대한 합이고, $%(y)s$를 포함하는 것은 뉴런 $%(a)s$의 항뿐이다:",
+    "loss_derivative_single": "손실 함수를 출력으로 미분하면",
+    "handed_intro": "은닉층에서 $%(dEdy)s$는 위층이 넘겨준 기울기, 식~\\eqref{%(ref)s}이다:",
+    "activation_intro": "다른 인수는 활성화 함수(%(name)s, \\ref{%(sec)s}절)의 미분이며, 뉴런 자신의 출력으로 쓴다:",
+    "activation_intro_u": "다른 인수는 활성화 함수(%(name)s, \\ref{%(sec)s}절)의 미분이다:",
+    "softmax_jacobian": "소프트맥스의 미분은 $%(yr)s = e^{%(ur)s} / \\sum e^{u}$에 몫의 법칙을 적용하면 두 경우로 "
+                        "나뉘고, 괄호 $[r = k]$ (참이면 1, 아니면 0)로 합쳐 쓸 수 있다:",
+    "softmax_sum": "두 식을 \\eqref{%(def)s}에 넣고 $%(r)s$에 대해 더하면",
+    "softmax_targets": "한 샘플의 목표값은 합이 1이므로 ($%(sum)s = 1$)",
+    "delta_result": "두 인수를 합치면 이 층의 델타가 된다:",
+    "delta_simplified": "정리하면",
+    "weight_result": "식 \\eqref{%(linear)s}와 델타로 식 \\eqref{%(chain)s}는 다음 가중치 기울기가 된다:",
+    "bias_gradient": "편향 기울기",
+    "bias_intro": "편향도 같은 연쇄 법칙을 따른다. $%(b)s$는 $%(u)s$에 계수 1로 들어 있다:",
+    "bias_result": "따라서 편향 기울기는 델타와 같다:",
+    "handed_down": "아래층으로 넘겨주는 입력값 기울기",
+    "handed_down_intro": "아래층의 출력 $%(y)s$는 이 층의 모든 뉴런에 영향을 주므로, 연쇄 법칙에 의해 "
+                         "모든 경로를 더한다:",
+    "handed_down_local": "각 경로는 가중합 하나를 지나며, 항별로 편미분하면",
+    "handed_down_result": "따라서 아래층으로 넘겨주는 기울기는",
+    "update_intro": "이 층의 파라미터 수정은 식 \\eqref{%(gd)s}에 따라",
+    "node_intro": "노트(seed 003)의 뉴런 번호로 쓰면, 이 층의 첫 번째 가중치에 대해",
+    "activations": "활성화 함수와 그 미분",
+    "act_definition": "정의:",
+    "act_steps": "미분을 한 단계씩 구하면",
+    "act_output_form": "출력 $y = %(f)s$로 쓰면 다음과 같다. 코드는 이 형태를 쓰므로 $u$를 저장할 필요가 없다:",
+    "act_output_piecewise": "출력 $y = f(x)$로 쓰면 같은 경우가 다음과 같다:",
+    "act_no_output_form": "이 미분은 출력 $y$만으로 더 간단히 쓸 수 없으므로 가중합 $u$에서 계산한다.",
+    "act_max": "미분값이 가장 큰 곳은 어디인가? 이계도함수를 0으로 놓으면",
+    "act_max_value": "따라서 가장 큰 기울기는 $%(f)s'(%(arg)s) = %(value)s%(approx)s$이다.",
+    "act_sigmoid_note": "(정확한 최대값은 ``0.3 정도''가 아니라 $1/4$이다.)",
+    "act_vanishing": "오차 역전파는 이 활성화 함수를 쓰는 층마다 기울기에 $f'(u) \\le %(value)s$를 곱하므로, "
+                     "그런 층을 $L$개 지나면 기울기가 최대 $%(value)s^{L}$배로 줄어든다 "
+                     "($L = %(L)s$이면 $%(power)s$). 이것이 기울기 소실 문제이다.",
+    "act_no_vanishing": "양수 입력에서 기울기가 1이므로, 뉴런이 활성인 곳에서는 기울기가 그대로 전달되어 "
+                        "기울기 소실이 생기지 않는다.",
+    "act_plot": "함수(실선)와 그 미분(점선):",
+    "softmax_note": "소프트맥스 출력의 미분은 해당 층의 절, 식~\\eqref{%(ref)s}에서 구했다.",
+    "rules": {
+        "constant": "상수", "constant_times": "상수배", "sum": "합의 법칙", "product": "곱의 법칙",
+        "quotient": "몫의 법칙", "power": "거듭제곱 법칙", "exp": "지수함수의 미분",
+        "function": "기본 도함수", "piecewise": "구간별 미분", "chain": "연쇄 법칙", "direct": "미분",
+        "simplify": "정리",
+    },
+    "optimizer": "최적화 알고리즘: 수정 규칙",
+    "opt_sgd": "이 신경망은 확률적 경사 하강법(SGD)으로 학습한다. 학습률 $\\eta = %(lr)s$:",
+    "opt_momentum": "이 신경망은 모멘텀으로 학습한다 ($\\eta = %(lr)s$, $\\mu = %(momentum)s$). "
+                    "파라미터마다 속도 $v$를 0에서 시작한다:",
+    "opt_nesterov": "이 신경망은 네스테로프 모멘텀으로 학습한다 ($\\eta = %(lr)s$, $\\mu = %(momentum)s$). "
+                    "기울기는 앞을 내다본 지점에서 구하고, 속도 $v$는 0에서 시작한다:",
+    "opt_adagrad": "이 신경망은 AdaGrad로 학습한다 ($\\eta = %(lr)s$, $\\epsilon = %(eps)s$). "
+                   "$h$는 0에서 시작해 기울기의 제곱을 누적한다:",
+    "opt_rmsprop": "이 신경망은 RMSProp으로 학습한다 ($\\eta = %(lr)s$, $\\rho = %(rho)s$, "
+                   "$\\epsilon = %(eps)s$). $h$는 0에서 시작하는 기울기 제곱의 이동 평균이다:",
+    "opt_adam": "이 신경망은 Adam으로 학습한다 ($\\eta = %(lr)s$, $\\beta_1 = %(beta1)s$, "
+                "$\\beta_2 = %(beta2)s$, $\\epsilon = %(eps)s$). 모멘트 $m, v$는 0에서, 단계 $t = 1, 2, \\dots$:",
+    "opt_elementwise": "모든 연산은 파라미터 배열의 원소별로 이루어지고, $g$는 그 기울기이다.",
+    "matrix": "배치에 대한 행렬 형태",
+    "matrix_intro": "생성된 코드는 같은 식을 배치 전체에 대해 한 번에 계산한다. $\\mathbf{Y}_l$ "
+                    "($N \\times n_l$)의 $s$번째 행은 샘플 $s$에 대한 층 $l$의 출력이고, "
+                    "$\\mathbf{X} = \\mathbf{Y}_0$, $\\mathbf{W}_l$은 $n_{l-1} \\times n_l$ 행렬로 "
+                    "$\\mathbf{W}_l[j, k] = w_{jk}$, $\\mathbf{1}$은 1로 된 열벡터, $\\odot$은 원소별 곱이다.",
+    "matrix_forward": "순전파:",
+    "matrix_backward": "역전파, 출력층부터 아래로 (델타 $\\Delta_l$은 $N \\times n_l$):",
+    "matrix_gradients": "배치 목적 함수의 기울기 (배치에 대한 %(how)s):",
+    "matrix_how_mean": "평균", "matrix_how_sum": "합",
+    "proof": "증명된 것",
+    "proof_intro": "위의 식은 층의 뉴런 수와 관계없이 성립한다. 이를 뒷받침하기 위해 같은 구조의 작은 신경망의 "
+                   "손실 함수를 명시적으로 만들고, 모든 파라미터에 대해 SymPy로 직접 미분하여 델타 규칙과 비교했다:",
+    "proof_none": "이 문서에는 증명 보고서가 붙어 있지 않다.",
+    "example": "계산 예제",
+    "example_intro": "숫자로 본 학습 한 단계: 순전파, 손실, 역전파, 파라미터 수정을 위의 식에서 %(digits)s자리 "
+                     "정밀도로 계산하고 유효숫자 9자리로 적었다.",
+    "example_drawn": "스펙에 주어지지 않은 값(%(names)s)은 고정된 시드(%(seed)s)로 뽑아 소수 둘째 자리로 반올림했다.",
+    "example_given": "모든 값은 스펙의 \\texttt{[example]} 표에서 가져왔다.",
+    "ex_inputs": "입력과 목표값",
+    "ex_forward": "순전파",
+    "ex_forward_layer": "층 %(l)s (%(name)s):",
+    "ex_loss": "이 샘플의 손실:",
+    "ex_backward": "역전파",
+    "ex_backward_intro": "출력층부터, 각 델타는 \\ref{%(sec)s}절의 식으로 계산한다.",
+    "ex_chain": "예를 들어 가중치 $%(w)s$의 기울기를 연쇄 법칙으로 인수별로 계산하면",
+    "ex_params": "기울기와 수정된 파라미터",
+    "ex_params_intro": "각 기울기는 $%(dEdw)s$로, 수정은 \\ref{%(sec)s}절의 규칙(%(optimizer)s, $\\eta = %(lr)s$)으로 "
+                       "구했다:",
+    "ex_more": "\\dots\\ 외 %(n)s개",
+    "col_neuron": "뉴런", "col_param": "파라미터", "col_value": "값", "col_gradient": "기울기",
+    "col_updated": "수정 후",
+}
+
+LANGUAGES = {"en": EN, "ko": KO}
