@@ -735,7 +735,7 @@ class Checker:
             if self.notation.name == "node" or not (rhs.free_symbols - set(ev.sizes)):
                 diff = sp.expand(expand_sums(ev.concrete(rhs, {})) - expand_sums(ev.concrete(q.formula, {})))
             else:
-                diff = sp.expand(rhs.doit() - q.formula.doit())
+                diff = sp.expand(sp.expand(rhs - q.formula).doit())
             diff = sp.factor_terms(diff)
         except (Unevaluable, TypeError, ValueError):
             return None
