@@ -615,6 +615,8 @@ class DocumentBuilder:
         if act.name == "sigmoid" and not act.custom:
             text += " " + self.t("act_sigmoid_note")
         sub.flow.append(Para(text))
+        if value == 1:
+            sub.flow.append(Para(self.t("act_saturation", arg=self.tex(found.argmax))))
         if value.is_number and 0 < value < 1:
             power = value ** depth_or_three(self.net.depth)
             sub.flow.append(Para(self.t("act_vanishing", value=self.tex(value), L=depth_or_three(self.net.depth),
@@ -913,6 +915,7 @@ def tikz_network(b: DocumentBuilder) -> str:
            r" neuron/.style={circle, draw, thick, minimum size=9.5mm, inner sep=0pt, font=\small},"
            r" input/.style={neuron, fill=black!6}, dots/.style={inner sep=0pt}]"]
     positions: dict = {}
+    highest = max(len(_shown(n)) - 1 for n in sizes) * dy / 2
     for ls in net.layers:
         l = ls.l
         shown = _shown(sizes[l])
@@ -928,12 +931,12 @@ def tikz_network(b: DocumentBuilder) -> str:
             style = "input" if l == 0 else "neuron"
             out.append(r"\node[%s] (%s) at (%.2f,%.2f) {$%s$};" % (style, name, l * dx, yv, label))
         head = b.layer_name(l)
-        out.append(r"\node[font=\small\bfseries, anchor=south] at (%.2f,%.2f) {%s};" % (l * dx, top + 0.65, head))
+        out.append(r"\node[font=\small\bfseries, anchor=south] at (%.2f,%.2f) {%s};" % (l * dx, highest + 0.65, head))
         act = ls.activation
         note = "$%s = %d$" % (b.tex(ls.size), sizes[l])
         if act is not None:
             note += r", $%s$" % act_tex(act)
-        out.append(r"\node[font=\footnotesize, anchor=north] at (%.2f,%.2f) {%s};" % (l * dx, -top - 0.6, note))
+        out.append(r"\node[font=\footnotesize, anchor=north] at (%.2f,%.2f) {%s};" % (l * dx, -highest - 0.6, note))
     for ls in net.layers[1:]:
         l = ls.l
         below = [i for i in _shown(sizes[l - 1]) if i is not None]

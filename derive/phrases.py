@@ -87,6 +87,8 @@ EN: dict[str, str] = {
     "act_vanishing": "Backpropagation multiplies the gradient by $f'(u) \\le %(value)s$ at every layer with "
                      "this activation, so through $L$ such layers it shrinks by up to $%(value)s^{L}$ "
                      "(for $L = %(L)s$: $%(power)s$): the vanishing gradient problem.",
+    "act_saturation": "So $f'(u) \\le 1$, with equality only at $u = %(arg)s$: for large $|u|$ the neuron "
+                      "saturates and multiplies the gradient by almost 0, the vanishing gradient problem.",
     "act_no_vanishing": "Its slope is 1 for positive inputs, so the gradient passes through unchanged "
                         "wherever the neuron is active: no vanishing gradient there.",
     "act_plot": "The function (solid) and its derivative (dashed):",
@@ -218,6 +220,8 @@ KO: dict[str, str] = {
     "act_vanishing": "오차 역전파는 이 활성화 함수를 쓰는 층마다 기울기에 $f'(u) \\le %(value)s$를 곱하므로, "
                      "그런 층을 $L$개 지나면 기울기가 최대 $%(value)s^{L}$배로 줄어든다 "
                      "($L = %(L)s$이면 $%(power)s$). 이것이 기울기 소실 문제이다.",
+    "act_saturation": "즉 $f'(u) \\le 1$이고 등호는 $u = %(arg)s$에서만 성립한다. $|u|$가 크면 뉴런이 포화되어 "
+                      "기울기에 거의 0을 곱하게 되므로 기울기 소실이 생긴다.",
     "act_no_vanishing": "양수 입력에서 기울기가 1이므로, 뉴런이 활성인 곳에서는 기울기가 그대로 전달되어 "
                         "기울기 소실이 생기지 않는다.",
     "act_plot": "함수(실선)와 그 미분(점선):",
