@@ -718,14 +718,16 @@ class Checker:
             r = sp.factor(sp.cancel(sp.together(exact / yours)))
         except (Unevaluable, TypeError, ValueError, ZeroDivisionError, sp.PolynomialError):
             return None
-        if r.is_number or r.has(sp.Sum):
-            return None
+        if r.is_number or r.has(sp.Sum) or r.atoms(sp.Function):
+            return None  # not a factor anyone would name
         note = self.notation
         inv = sp.factor(1 / r)
-        if sp.count_ops(inv) < sp.count_ops(r) and sp.count_ops(inv) <= 8:
-            return f"extra factor {text(inv, note)} (yours = exact × {text(inv, note)})"
-        if sp.count_ops(r) <= 8:
-            return f"missing factor {text(r, note)} (exact = yours × {text(r, note)})"
+        if sp.count_ops(inv) < sp.count_ops(r) and sp.count_ops(inv) <= 6:
+            f = _factor_text(inv, note)
+            return f"extra factor {f} (yours = exact × {f})"
+        if sp.count_ops(r) <= 6:
+            f = _factor_text(r, note)
+            return f"missing factor {f} (exact = yours × {f})"
         return None
 
     def _extra_term(self, rhs, q, ev) -> str | None:
@@ -756,6 +758,11 @@ class Checker:
             if not _close(p.yours, v):
                 return None
         return "the right side is the derivative of the left side: the left side should read f'(x)"
+
+
+def _factor_text(f, note) -> str:
+    t = text(f, note)
+    return f"({t})" if f.is_Add else t
 
 
 def _lhs_record(table: Table, raw):
@@ -887,7 +894,7 @@ def _num(v) -> str:
         return str(v)
     f = sp.Float(v, DIGITS)
     r = sp.nsimplify(f, rational=True, tolerance=sp.Float(10, DIGITS) ** -30)
-    if r.is_Rational and r.q <= 1000:
+    if r.is_Rational and r.q <= 10**6:
         return str(r)
     return sp.Float(f, 12).__format__("") if False else f"{float(f):.12g}"
 

@@ -182,6 +182,10 @@ def _normalise_latex(s: str, table: Table) -> str:
         raise EquationError("unrecognised name containing 'qq'")
     if re.search(r"\\(?:c|l)?dots\b|\\ldots|\.\.\.|\\cdot\s*\\cdot\s*\\cdot|\\vdots", s):
         raise EquationError("an ellipsis (\\dots) cannot be checked: write the sum with \\sum_{q=1}^{m}")
+    # seed 004's squared norm ||t - y||^2_2 (one output: a square); J(y) is J
+    norm = r"(?:\\left\s*)?\\\|(.*?)(?:\\right\s*)?\\\|\s*(?:\^\s*\{?\s*2\s*\}?\s*_\s*\{?\s*2\s*\}?|_\s*\{?\s*2\s*\}?\s*\^\s*\{?\s*2\s*\}?|\^\s*\{?\s*2\s*\}?)"
+    s = re.sub(norm, r"(\1)^{2}", s)
+    s = re.sub(r"(?<![A-Za-z\\])([EJ])\s*\(\s*y\s*\)", r"\1", s)
     s = re.sub(r"\\left\s*(\\\{|\(|\[|\.|\|)", lambda m: {"\\{": "(", "(": "(", "[": "(", ".": "", "|": "|"}[m.group(1)], s)
     s = re.sub(r"\\right\s*(\\\}|\)|\]|\.|\|)", lambda m: {"\\}": ")", ")": ")", "]": ")", ".": "", "|": "|"}[m.group(1)], s)
     s = re.sub(r"\\[dt]frac\b", r"\\frac", s)
