@@ -21,6 +21,7 @@ from fractions import Fraction
 
 import sympy as sp
 
+from .catalog import _time_limit
 from .catalog import x as X_VAR
 from .derivation import Derivation, derive
 from .equation import (
@@ -38,6 +39,7 @@ MIN_POINTS = 4
 MAX_POINTS = 16
 SMALL_WIDTH = 5  # specs whose widths are all at most this are checked at their own widths
 CAP_WIDTH = 3
+TIME_LIMIT = 60  # seconds for one check on the command line
 
 
 class Unevaluable(Exception):
@@ -896,13 +898,12 @@ def _num(v) -> str:
     r = sp.nsimplify(f, rational=True, tolerance=sp.Float(10, DIGITS) ** -30)
     if r.is_Rational and r.q <= 10**6:
         return str(r)
-    return sp.Float(f, 12).__format__("") if False else f"{float(f):.12g}"
+    return f"{float(f):.12g}"
 
 
 def _point_text(report: Report, pair: Pair) -> dict:
     ev, note = report.evaluator, report.notation
     point = ev.points[pair.point]
-    net = report.quantity  # noqa: F841
     out = {}
     L = ev.L
     letters = {l: index_symbol(note.letter(l)) for l in range(L + 1)}
@@ -1050,7 +1051,10 @@ def main(argv: list[str] | None = None) -> int:
     except SystemExit as exc:
         return 0 if exc.code == 0 else 2
     try:
-        report, out, data = check(args.spec, args.equation, args.notation)
+        with _time_limit(TIME_LIMIT):
+            report, out, data = check(args.spec, args.equation, args.notation)
+    except TimeoutError:
+        return _fail(f"gave up after {TIME_LIMIT} s: the equation is too expensive to evaluate", args.json)
     except (SpecError, EquationError, ExpressionError) as exc:
         return _fail(str(exc), args.json)
     except (RecursionError, MemoryError):

@@ -448,12 +448,17 @@ def _check_tree(expr: sp.Basic) -> sp.Basic:
     for node in sp.preorder_traversal(expr):
         if isinstance(node, sp.Float):
             floats[node] = sp.Rational(str(node))
-        elif isinstance(node, (sp.Symbol, sp.Integer, sp.Rational, sp.Add, sp.Mul, sp.Pow, sp.Sum, sp.Tuple,
+        elif isinstance(node, (sp.Symbol, sp.Integer, sp.Rational, sp.Add, sp.Mul, sp.Sum, sp.Tuple,
                                sp.Piecewise, sp.core.relational.Relational, sp.functions.elementary.piecewise.ExprCondPair,
                                sp.logic.boolalg.BooleanAtom, sp.core.numbers.Exp1, sp.core.numbers.Pi)):
             continue
         elif isinstance(node, _OK_FUNCS):
             continue
+        elif isinstance(node, sp.Pow):
+            if not node.exp.is_number and node.base is not sp.E:
+                raise EquationError("cannot check a power with a variable exponent (write e^{...} for exp)")
+            if node.exp.is_number and abs(node.exp) > 64:
+                raise EquationError(f"exponent {node.exp} is larger than 64")
         elif isinstance(node, sp.core.function.AppliedUndef):
             raise EquationError(f"unknown function '{node.func}'")
         else:
@@ -817,7 +822,6 @@ class Resolver:
 
     def infer(self, sides: list[sp.Expr]) -> tuple[dict, list, set]:
         layers = dict(self.fixed_letters())
-        fixed = set(layers)
         facts, rels, conflicts = [], [], []
         bound = set()
         sizes = self.size_layers()
@@ -865,7 +869,6 @@ class Resolver:
         for letter, layer in list(layers.items()):
             if not 0 <= layer <= self.L:
                 conflicts.append(f"index {letter} would run over layer {layer}, but the network has layers 0..{self.L}")
-        del fixed
         return layers, conflicts, bound
 
     # -- building -------------------------------------------------------------------------
@@ -898,10 +901,10 @@ class Resolver:
             return s  # already an index symbol
         if name in self.size_layers():
             return index_symbol(name)
-        if name in bound or name in layers:
-            return self._index(name, layers)
         if name == "x":
             return X_VAR
+        if name in layers:
+            raise EquationError(f"the index letter '{name}' stands alone; indices belong in subscripts (y_{name})")
         raise EquationError(f"unknown symbol '{name}'")
 
     def _index(self, letter: str, layers: dict) -> sp.Symbol:
@@ -1023,8 +1026,6 @@ class Resolver:
         if not 1 <= layer <= L:
             raise EquationError(f"{a.text}: the network has layers 1..{L}")
         kind = {"a": "y", "h": "y", "z": "u"}.get(name, name)
-        if kind == "u" and name == "u":
-            pass
         width = self.sizes[layer]
         if kind == "w":
             if len(a.subs) == 2:
