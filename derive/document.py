@@ -811,12 +811,15 @@ class DocumentBuilder:
         return flow
 
 
-WIDE = 72  # characters of a displayed line that fit beside its left side
+WIDE = 80  # characters of a displayed line that fit beside its left side
 
 
 def visible_length(tex: str) -> int:
     """A rough printed width of a formula: its characters without commands and braces."""
-    text = re.sub(r"\\(left|right|frac|partial|cdots)", "xx", tex)
+    text = re.sub(r"\\frac\{\w+\}\{\w+\}", "x", tex)  # a small fraction such as 1/2
+    text = re.sub(r"\\(left|right)\b", "", text)
+    text = re.sub(r"\\(frac|partial|cdots)", "xx", text)
+    text = re.sub(r"\\(log|exp|cosh|sinh|tanh|sin|cos|tan|operatorname|mathrm)\b", lambda m: m.group(1), text)
     text = re.sub(r"\\[a-zA-Z]+|[{}^_ ]", "", text)
     return len(text)
 
@@ -908,11 +911,11 @@ def tikz_network(b: DocumentBuilder) -> str:
     net, p = b.net, b.p
     depth = net.depth
     sizes = b.spec.sizes
-    dx = min(3.6, 12.0 / depth)
-    dy = 1.25
     small = small_net(sizes)
+    dx = min(4.6 if small else 3.6, 12.0 / depth)
+    dy = 1.7 if small else 1.25
     out = [r"\begin{tikzpicture}[x=1cm, y=1cm, >=stealth,"
-           r" neuron/.style={circle, draw, thick, minimum size=9.5mm, inner sep=0pt, font=\small},"
+           r" neuron/.style={circle, draw, thick, minimum size=10mm, inner sep=0pt, font=\small},"
            r" input/.style={neuron, fill=black!6}, dots/.style={inner sep=0pt}]"]
     positions: dict = {}
     highest = max(len(_shown(n)) - 1 for n in sizes) * dy / 2
@@ -931,7 +934,7 @@ def tikz_network(b: DocumentBuilder) -> str:
             style = "input" if l == 0 else "neuron"
             out.append(r"\node[%s] (%s) at (%.2f,%.2f) {$%s$};" % (style, name, l * dx, yv, label))
         head = b.layer_name(l)
-        out.append(r"\node[font=\small\bfseries, anchor=south] at (%.2f,%.2f) {%s};" % (l * dx, highest + 0.65, head))
+        out.append(r"\node[font=\small\bfseries, anchor=base] at (%.2f,%.2f) {%s};" % (l * dx, highest + 0.65, head))
         act = ls.activation
         note = "$%s = %d$" % (b.tex(ls.size), sizes[l])
         if act is not None:
@@ -981,3 +984,17 @@ def render_tex(derivation: Derivation, proof_report, *, lang: str, example: bool
 
 
 __all__ = ["render_tex", "escape", "DocumentBuilder", "Y"]
+
+
+def document_for_spec(path, *, lang: str = "en", example: bool = True, notation: str | None = None,
+                      proof_report=...) -> str:
+    """derive SPEC --tex: load, derive, prove (unless a report is given) and render; what generated/ holds."""
+    from .derivation import derive
+    from .spec import load_spec
+
+    derivation = derive(load_spec(path), notation)
+    if proof_report is ...:
+        from .proof import prove
+
+        proof_report = prove(derivation)
+    return render_tex(derivation, proof_report, lang=lang, example=example)

@@ -1,0 +1,39 @@
+"""generated/*.tex is what the tool prints now: every example's document, English (NAME.tex) and
+Korean (NAME.ko.tex), with the worked example, exactly as `derive SPEC --tex OUT --example [--lang ko]`
+writes it. Regenerate with:
+
+    for s in examples/*.toml; do n=$(basename $s .toml)
+        derive $s --tex generated/$n.tex --example
+        derive $s --tex generated/$n.ko.tex --example --lang ko; done
+"""
+
+from __future__ import annotations
+
+import difflib
+from pathlib import Path
+
+import pytest
+
+from derive.derivation import derive
+from derive.document import render_tex
+from derive.spec import load_spec
+
+ROOT = Path(__file__).resolve().parent.parent
+EXAMPLES = sorted(p.stem for p in (ROOT / "examples").glob("*.toml"))
+
+
+@pytest.mark.parametrize("name", EXAMPLES)
+def test_generated_tex_is_current(name):
+    from derive.proof import prove
+
+    derivation = derive(load_spec(ROOT / "examples" / f"{name}.toml"))
+    report = prove(derivation)
+    for lang, suffix in (("en", ""), ("ko", ".ko")):
+        path = ROOT / "generated" / f"{name}{suffix}.tex"
+        assert path.exists(), f"{path} is missing: regenerate generated/ (see this file's docstring)"
+        now = render_tex(derivation, report, lang=lang, example=True)
+        kept = path.read_text(encoding="utf-8")
+        if now != kept:
+            diff = "".join(list(difflib.unified_diff(kept.splitlines(True), now.splitlines(True), str(path),
+                                                     "now", n=1))[:40])
+            pytest.fail(f"{path.name} differs from what the tool generates now:\n{diff}")
