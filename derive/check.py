@@ -991,7 +991,8 @@ def render(report: Report, resolution_sides=None) -> tuple[str, dict]:
                          f"({report.assignments} index value{'s' if report.assignments != 1 else ''} × "
                          f"{report.checked_points} random points)")
         else:
-            lines.append(f"{label}wrong")
+            if multi:
+                lines.append(f"{label}wrong")
             pair = side.counterexample
             if pair is not None:
                 idx = ", ".join(f"{k} = {v}" for k, v in sorted(pair.assignment.items(), key=lambda kv: kv[0].name))
