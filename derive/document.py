@@ -277,6 +277,15 @@ class DocumentBuilder:
 
     # -- document ---------------------------------------------------------------------------
     def context(self) -> dict:
+        context = self._context()
+        for section in context["sections"]:
+            for part in [section, *section.subsections]:
+                for item in part.flow + part.after:
+                    if isinstance(item, Equation):
+                        wrap_equation(item)
+        return context
+
+    def _context(self) -> dict:
         title = escape(self.spec.title)
         sections = [self.network_section(), self.forward_section()]
         sections += [self.layer_section(ld) for ld in self.d.layers]
@@ -478,11 +487,15 @@ class DocumentBuilder:
         lines.append(("", tex(act_rule.rhs), ""))
         s.flow.append(Equation(lines, f"{lab}:act"))
         s.flow.append(Para(self.t("delta_result")))
-        product = r"%s\, %s" % (self.paren(self.collapse(ld.dEdy)), self.paren(ld.dydu)) \
+        local = self.paren(ld.dydu)
+        if visible_length(local) > LONG // 2:  # a long f'(u) stays f'(u), worked out in its equation above
+            local = r"%s'(%s)" % (act_tex(act), tex(u))
+        product = r"%s\, %s" % (self.paren(self.collapse(ld.dEdy)), local) \
             if ld.dydu != 1 else tex(self.collapse(ld.dEdy))
         lines = [(tex(this.delta[a]), product, "")]
-        if simplifies(ld) and tex(ld.delta) != product:
-            lines.append(("", tex(self.collapse(ld.delta)), ""))
+        short = tex(self.collapse(ld.delta))
+        if simplifies(ld) and short != product and visible_length(short) <= LONG:
+            lines.append(("", short, ""))
         s.flow.append(Equation(lines, f"{lab}:deltavalue", boxed=len(lines) == 1))
 
     def loss_lines(self, ld: LayerDerivation, loss_step: LossRule) -> list:
@@ -671,9 +684,11 @@ class DocumentBuilder:
         s.flow.append(Para(self.t("matrix_backward")))
         lines = []
         for ld in self.d.layers:
-            if ld.dydu is not None and not simplifies(ld):
-                rhs = r"%s \odot %s" % (m.parenthesize(ld.dEdy, 45), m.parenthesize(ld.dydu, 45)) \
-                    if ld.dydu != 1 else m.doprint(ld.dEdy)
+            if ld.dydu is not None and not (simplifies(ld) and visible_length(m.doprint(ld.delta)) <= LONG):
+                local = m.parenthesize(ld.dydu, 45)
+                if visible_length(local) > LONG // 2:
+                    local = r"%s'\left(\mathbf{U}_{%d}\right)" % (act_tex(ld.symbols.activation), ld.l)
+                rhs = r"%s \odot %s" % (m.parenthesize(ld.dEdy, 45), local) if ld.dydu != 1 else m.doprint(ld.dEdy)
             else:
                 rhs = m.doprint(ld.delta)
             lines.append((r"\Delta_{%d}" % ld.l, rhs, ""))
@@ -811,17 +826,80 @@ class DocumentBuilder:
         return flow
 
 
-WIDE = 80  # characters of a displayed line that fit beside its left side
+WIDE = 62  # characters of a displayed line that fit beside its left side
 
 
 def visible_length(tex: str) -> int:
     """A rough printed width of a formula: its characters without commands and braces."""
-    text = re.sub(r"\\frac\{\w+\}\{\w+\}", "x", tex)  # a small fraction such as 1/2
+    # a fraction of plain numbers is as wide as its longer part (1/2 is one character wide)
+    text = re.sub(r"\\frac\{(\w+)\}\{(\w+)\}", lambda m: "x" * max(1, len(m.group(1)), len(m.group(2)))
+                  if max(len(m.group(1)), len(m.group(2))) > 2 else "x", tex)
     text = re.sub(r"\\(left|right)\b", "", text)
     text = re.sub(r"\\(frac|partial|cdots)", "xx", text)
     text = re.sub(r"\\(log|exp|cosh|sinh|tanh|sin|cos|tan|operatorname|mathrm)\b", lambda m: m.group(1), text)
     text = re.sub(r"\\[a-zA-Z]+|[{}^_ ]", "", text)
     return len(text)
+
+
+LONG = 62  # visible characters of a right-hand side before it is broken over lines
+
+
+def split_top_level(tex: str, at: tuple[str, ...] = (" + ", " - ")) -> list[str]:
+    """'a + b - c' -> ['a', '+ b', '- c'], splitting only outside braces and \\left...\\right."""
+    parts, depth, start, i = [], 0, 0, 0
+    while i < len(tex):
+        if tex.startswith(r"\left", i) and not tex[i + 5:i + 6].isalpha():
+            depth += 1
+            i += 5
+            continue
+        if tex.startswith(r"\right", i) and not tex[i + 6:i + 7].isalpha():
+            depth -= 1
+            i += 6
+            continue
+        ch = tex[i]
+        if ch == "{":
+            depth += 1
+        elif ch == "}":
+            depth -= 1
+        elif depth == 0 and i > start and tex.startswith(at, i):
+            parts.append(tex[start:i].strip())
+            start = i + 1
+        i += 1
+    parts.append(tex[start:].strip())
+    return [p for p in parts if p]
+
+
+def wrap_equation(eq: Equation) -> None:
+    """Break right-hand sides that would run off the page at their top-level + and -."""
+    if eq.kind != "equation":
+        return
+    lines = []
+    for lhs, rhs, note in eq.lines:
+        room = LONG - (16 if note else 0)
+        if visible_length(rhs) <= room:
+            lines.append((lhs, rhs, note))
+            continue
+        pieces = []
+        for part in split_top_level(rhs):  # terms; a term still too long splits between its factors
+            if visible_length(part) > room:
+                factors = split_top_level(part, (r" \left(", r" \cdot "))
+                pieces += [factors[0]] + [r"\cdot " + f.removeprefix(r"\cdot ") for f in factors[1:]]
+            else:
+                pieces.append(part)
+        chunks, current = [], ""
+        for part in pieces:
+            if current and visible_length(current + part) > room:
+                chunks.append(current)
+                current = part
+            else:
+                current = f"{current} {part}".strip()
+        chunks.append(current)
+        lines.append((lhs, chunks[0], note))
+        for chunk in chunks[1:]:
+            lines.append((None, r"\quad " + chunk, ""))
+        if len(chunks) > 1:
+            eq.boxed = False
+    eq.lines = lines
 
 
 def simplifies(ld: LayerDerivation) -> bool:

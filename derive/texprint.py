@@ -39,11 +39,36 @@ def _rank(factor: sp.Expr) -> float:
     return 2.5 if isinstance(core, sp.Function) else 1
 
 
+def decimal(r: sp.Rational) -> str | None:
+    """An exact decimal for a rational from a decimal literal (9973557/12500000 -> 0.79788456)."""
+    q = int(r.q)
+    if q < 100:
+        return None
+    twos = fives = 0
+    while q % 2 == 0:
+        q //= 2
+        twos += 1
+    while q % 5 == 0:
+        q //= 5
+        fives += 1
+    if q != 1:
+        return None
+    places = max(twos, fives)
+    scaled = abs(int(r.p)) * 10**places // int(r.q)
+    digits = str(scaled).rjust(places + 1, "0")
+    text = (digits[:-places] + "." + digits[-places:]).rstrip("0").rstrip(".")
+    return ("-" if r < 0 else "") + text
+
+
 class DocumentLatexPrinter(NotationLatexPrinter):
     """The notation printer, with the notes' order of terms and factors."""
 
     def __init__(self, notation: Notation, settings=None):
         super().__init__(notation, settings)
+
+    def _print_Rational(self, expr):
+        text = decimal(expr)
+        return text if text is not None else super()._print_Rational(expr)
 
     # y_k - t_k rather than - t_k + y_k
     def _as_ordered_terms(self, expr, order=None):
@@ -87,6 +112,11 @@ class DocumentLatexPrinter(NotationLatexPrinter):
             else:
                 numer.append(a)
         parts = []
+        if coeff.is_Rational and decimal(coeff) is not None:  # 0.79788456 x, not a fraction of huge numbers
+            body = self._print_Mul(rest) if rest.is_Mul else self._print(rest)
+            if rest.is_Add:
+                body = r"\left(%s\right)" % body
+            return "%s %s" % (decimal(coeff), body) if coeff != -1 else "- " + body
         if denom:
             p, q = (coeff.p, coeff.q) if coeff.is_Rational else (coeff, 1)
             top = self._product(([sp.Integer(p)] if p != 1 else []) + numer) if (p != 1 or numer) else "1"
@@ -115,7 +145,7 @@ class DocumentLatexPrinter(NotationLatexPrinter):
             if not (inner.is_Symbol or inner.is_Function or isinstance(inner, sp.exp)):
                 body = r"\left(%s\right)" % body
             order = "" if count == 1 else "^{%d}" % count
-            return r"\frac{d%s}{d%s%s} %s" % (order, self._print(var), order, body)
+            return r"\frac{d%s}{d%s%s}%s" % (order, self._print(var), order, body)  # no break before its argument
         return super()._print_Derivative(expr)
 
     def _print_Piecewise(self, expr):

@@ -166,3 +166,37 @@ def test_first_error_reads_the_log():
     assert first_error("! Emergency stop.\n<*> doc.tex\n").startswith("LaTeX error: Emergency stop.")
     assert first_error("").startswith("LaTeX failed")
 
+
+
+LONG_SPEC = '''
+name = "long_net"
+title = "Long expressions: mish, tanh-GELU, the Cauchy loss"
+inputs = 3
+loss = { name = "cauchy", expr = "log(1 + (y - t)**2)" }
+
+[[layer]]
+units = 7
+activation = { name = "mish", expr = "x * tanh(softplus(x))" }
+
+[[layer]]
+units = 3
+activation = { name = "gelu_tanh", expr = "x/2 * (1 + tanh(0.79788456 * (x + 0.044715 * x**3)))" }
+
+[[layer]]
+units = 2
+activation = "softplus"
+'''
+
+
+@needs_tex
+def test_long_expressions_wrap_inside_the_page():
+    from derive.derivation import derive
+    from derive.document import render_tex
+    from derive.spec import parse_spec
+
+    doc = render_tex(derive(parse_spec(LONG_SPEC, "long.toml")), None, lang="en", example=False)
+    assert r"&\quad + " in doc  # a long right-hand side continued on the next line
+    assert "0.79788456" in doc  # decimals from the spec stay decimals
+    _, log = build(doc)
+    overfull = [float(w) for w in re.findall(r"Overfull \\hbox \(([\d.]+)pt too wide\)", log)]
+    assert not [w for w in overfull if w > 5], overfull
