@@ -115,7 +115,8 @@ def check_module(module: ModuleType, *, seed: int = 0, samples: int = 8, eps: fl
             module.DTYPE = saved
 
 
-def main_gradcheck(path: str, tol: float, seed: int, out=sys.stdout) -> int:
+def main_gradcheck(path: str, tol: float, seed: int, out=None) -> int:
+    out = out or sys.stdout
     module = load_module(path)
     report = check_module(module, seed=seed)
     sizes = "-".join(map(str, module.LAYER_SIZES))

@@ -164,13 +164,17 @@ class ArrayPrinter(NumPyPrinter):
         *branches, (last, cond) = expr.args
         if cond != sp.true:
             raise ValueError(f"a piecewise function without a default branch: {expr}")
-        text = self._print(last)
+        text = self._branch(last)
         for value, condition in reversed(branches):
             cond = self._print(condition)
             if isinstance(condition, sp.core.relational.Relational) and cond.startswith("("):
                 cond = cond[1:-1]  # np.where(Y > 0, ...), not np.where((Y > 0), ...)
-            text = f"np.where({cond}, {self._print(value)}, {text})"
+            text = f"np.where({cond}, {self._branch(value)}, {text})"
         return text
+
+    def _branch(self, value):
+        """A constant branch of np.where as a DTYPE scalar: np.where(c, 1, 0.1) would be float64."""
+        return f"DTYPE({self._print(value)})" if value.is_number else self._print(value)
 
     def _print_Relational(self, expr):
         ops = {"==": "==", "!=": "!=", "<": "<", "<=": "<=", ">": ">", ">=": ">="}
@@ -186,16 +190,25 @@ class UnprintableError(ValueError):
     """An expression holds something with no NumPy form (e.g. an unevaluated derivative)."""
 
 
+def numeric_constants(expr: sp.Expr) -> sp.Expr:
+    """log(2), pi, sqrt(2) ... as Python float literals: np.log(2) would be a float64 scalar, which
+    NumPy 2 does not demote, so float32 arrays would silently become float64."""
+    return expr.replace(
+        lambda e: e.is_number and not e.is_Rational and not e.is_Float and not e.free_symbols,
+        lambda e: sp.Float(e.evalf(20), 17),
+    )
+
+
 def print_array(expr: sp.Expr) -> str:
     """NumPy source of an elementwise expression over the arrays its symbols name."""
     if isinstance(expr, Mask):  # alone, not as a factor: give numbers, not booleans
-        expr = sp.Piecewise((1.0, expr.args[0]), (0.0, True))
+        expr = sp.Piecewise((1, expr.args[0]), (0, True))
     return _doprint(expr)
 
 
 def _doprint(expr: sp.Expr) -> str:
     try:
-        return _PRINTER.doprint(expr)
+        return _PRINTER.doprint(numeric_constants(expr))
     except PrintMethodNotImplementedError as exc:
         kind = str(exc).splitlines()[0].rsplit(":", 1)[-1].strip()
         raise UnprintableError(f"no NumPy form for {kind} in {sp.sstr(expr)[:120]}") from None

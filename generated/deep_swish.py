@@ -90,7 +90,7 @@ predict = forward
 def _objective(T, Y1, U1, Y2, Y3, Y4, U4):
     """The batch objective: the mean over samples of E = Sum(log(cosh(t[r] - y4[r])), (r, 1, n))."""
     e0 = T - Y4
-    E = np.logaddexp(-e0, e0) - np.log(2)
+    E = np.logaddexp(-e0, e0) - 0.69314718055994531
     return float(np.sum(E)) / T.shape[0]
 
 
@@ -121,7 +121,7 @@ def _backward(params, X, T, Y1, U1, Y2, Y3, Y4, U4):
     # layer 2 (leaky_relu)
     # (7) δ_i = ∂E/∂y_i ∂y_i/∂u_i = Piecewise((1, y2[i] > 0), (1/10, True))*Sum(delta3[q]*w3[i, q], (q, 1, m))
     #     with ∂y/∂u = Piecewise((1, y2[i] > 0), (1/10, True))
-    G2 *= np.where(Y2 > 0, 1, 1/10)
+    G2 *= np.where(Y2 > 0, DTYPE(1), DTYPE(1/10))
     D2 = G2
     dW2 = Y1.T @ D2  # (8) ∂E/∂w = delta2[i]*y1[h]
     db2 = D2.sum(axis=0)  # (8) ∂E/∂b = delta2[i]
