@@ -19,10 +19,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from derive.derivation import derive  # noqa: E402
-from derive.document import render_tex  # noqa: E402
-from derive.pdf import compile_pdf  # noqa: E402
-from derive.spec import load_spec  # noqa: E402
+from derive.derivation import derive
+from derive.document import render_tex
+from derive.pdf import compile_pdf
+from derive.spec import load_spec
 
 
 def once(spec_path: Path, lang: str, example: bool, proof: bool) -> dict:

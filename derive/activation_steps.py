@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import mpmath
 import sympy as sp
 
 from .catalog import Activation
@@ -19,6 +20,7 @@ from .catalog import x as X
 from .catalog import y as Y
 
 D = sp.Derivative
+ONE = sp.S.One  # a singleton: fine as a dataclass default
 
 
 def _simple(g: sp.Expr) -> bool:
@@ -60,8 +62,8 @@ class SumRule(DiffRule):
 
 @dataclass(frozen=True)
 class ConstantTimesRule(DiffRule):
-    coefficient: sp.Expr = sp.Integer(1)
-    rest: sp.Expr = sp.Integer(1)
+    coefficient: sp.Expr = ONE
+    rest: sp.Expr = ONE
     name: str = field(default="constant_times", init=False)
 
     def expand(self):
@@ -83,8 +85,8 @@ class ProductRule(DiffRule):
 
 @dataclass(frozen=True)
 class QuotientRule(DiffRule):
-    numer: sp.Expr = sp.Integer(1)
-    denom: sp.Expr = sp.Integer(1)
+    numer: sp.Expr = ONE
+    denom: sp.Expr = ONE
     name: str = field(default="quotient", init=False)
 
     def expand(self):
@@ -97,7 +99,7 @@ class PowerRule(DiffRule):
     """d/dx g^n = n g^(n-1) g' (with the chain rule when g is not x)."""
 
     base: sp.Expr = X
-    exponent: sp.Expr = sp.Integer(1)
+    exponent: sp.Expr = ONE
     name: str = field(default="power", init=False)
 
     @property
@@ -282,21 +284,95 @@ class Maximum:
     second_in_y: sp.Expr | None  # f''(x) written in y = f(x), when the output form allows it
     argmax: sp.Expr
     value: sp.Expr
+    exact: bool = True  # False: located numerically (f'' = 0 has no closed-form root SymPy finds quickly)
+
+
+SOLVE_SECONDS = 1.0
+GRID = [i / 20 for i in range(-200, 201)]  # x in [-10, 10]
 
 
 def maximum_steps(activation: Activation) -> Maximum | None:
-    """Where f' peaks: f''(x) = 0 (and in y when f' has an output form), and the value there."""
-    found = activation.derivative_max
+    """Where f' peaks: f''(x) = 0 (and in y when f' has an output form), and the value there.
+
+    With an output form g (f' = g(y)), f'' = g'(y) g(y) is a polynomial-like equation in y, solved
+    exactly (sigmoid: y = 1/2, so x = 0 and f' = 1/4); else a short symbolic try in x, else the root
+    of f'' found numerically beside the largest f' on a grid (None when f' grows towards an end).
+    """
+    df = activation.derivative
+    if isinstance(df, sp.Piecewise) or df.is_number:
+        return None
+    found = _maximum_in_y(activation) or _maximum(df)
     if found is None:
         return None
-    argmax, value = found
-    second = sp.factor(sp.simplify(sp.diff(activation.derivative, X)))
+    argmax, value, exact = found if len(found) == 3 else (*found, True)
+    second = sp.factor(sp.together(sp.diff(df, X)))
     in_y = None
     g = activation.output_form
     if g is not None and not isinstance(g, sp.Piecewise):
         # chain rule in y: d/dx g(y) = g'(y) y' = g'(y) g(y)
         in_y = sp.factor(sp.diff(g, Y) * g)
-    return Maximum(flip_signs(second), flip_signs(in_y), argmax, sp.nsimplify(value) if value.is_Float else value)
+    if exact and value.is_Float:
+        value = sp.nsimplify(value)
+    return Maximum(flip_signs(second), flip_signs(in_y), argmax, value, exact)
+
+
+def _maximum_in_y(activation: Activation):
+    from .catalog import _time_limit
+    from .example import Evaluator
+
+    g, f = activation.output_form, activation.expr
+    if g is None or isinstance(g, sp.Piecewise):
+        return None
+    try:
+        with _time_limit(SOLVE_SECONDS):
+            roots = [r for r in sp.solve(sp.diff(g, Y) * g, Y) if r.is_real]
+    except (NotImplementedError, TimeoutError, ValueError, TypeError):
+        return None
+    ends = [Evaluator({X: mpmath.mpf(v)})(activation.derivative) for v in (GRID[0], GRID[-1])]
+    for value, r in sorted(((sp.nsimplify(g.xreplace({Y: r})), r) for r in roots), key=lambda p: -float(p[0])):
+        if not all(e < float(value) for e in ends):
+            return None  # f' is larger towards an end: no maximum
+        try:
+            with _time_limit(SOLVE_SECONDS):
+                xs = [v for v in sp.solve(sp.Eq(f, r), X) if v.is_real]
+        except (NotImplementedError, TimeoutError, ValueError, TypeError):
+            xs = []
+        if xs:
+            return xs[0], value, True
+    return None
+
+
+def _maximum(df: sp.Expr):
+    from .catalog import _time_limit
+    from .example import Evaluator
+
+    second = sp.diff(df, X)
+    try:
+        with _time_limit(SOLVE_SECONDS):
+            roots = [r for r in sp.solve(second, X) if r.is_real]
+    except (NotImplementedError, TimeoutError, ValueError, TypeError):
+        roots = None
+    if roots:
+        values = [(sp.simplify(df.xreplace({X: r})), r) for r in roots]
+        best = max(values, key=lambda v: float(v[0]))
+        ends = [Evaluator({X: mpmath.mpf(v)})(df) for v in (GRID[0], GRID[-1])]
+        if all(e < float(best[0]) for e in ends):
+            return best[1], best[0], True
+    # numerically: the largest f' on the grid, then the root of f'' beside it
+    try:
+        samples = [(Evaluator({X: mpmath.mpf(v)})(df), v) for v in GRID]
+    except (ValueError, ZeroDivisionError, KeyError):
+        return None
+    top, at = max(samples)
+    if at in (GRID[0], GRID[-1]) or top <= max(samples[0][0], samples[-1][0]):
+        return None
+    try:
+        with mpmath.workdps(30):
+            root = mpmath.findroot(lambda v: Evaluator({X: v})(second), mpmath.mpf(at))
+            peak = Evaluator({X: root})(df)
+    except (ValueError, ZeroDivisionError):
+        return None
+    return sp.Float(mpmath.nstr(root, 8), 8), sp.Float(mpmath.nstr(peak, 8), 8), False
 
 
 def flip_signs(e: sp.Expr | None) -> sp.Expr | None:
@@ -304,7 +380,7 @@ def flip_signs(e: sp.Expr | None) -> sp.Expr | None:
     if e is None or not e.is_Mul:
         return e
     factors = list(e.args)
-    flips = [i for i, f in enumerate(factors) if f.is_Add and f.could_extract_minus_sign()]
+    flips = [i for i, f in enumerate(factors) if f.is_Add and f.as_coeff_Add()[0] < 0]
     for i in flips[: len(flips) // 2 * 2]:
         factors[i] = sp.Mul(-1, factors[i])  # -(y - 1) evaluates to 1 - y
     return sp.Mul(*factors, evaluate=False) if flips else e

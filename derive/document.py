@@ -172,7 +172,7 @@ def number(value: float) -> str:
         mantissa, power = text.split("e")
         mantissa = mantissa.rstrip("0").rstrip(".") if "." in mantissa else mantissa
         return (r"10^{%d}" % int(power)) if mantissa == "1" else r"%s \times 10^{%d}" % (mantissa, int(power))
-    return text[:-2] if text.endswith(".0") else text
+    return text.removesuffix(".0")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -240,7 +240,7 @@ class DocumentBuilder:
         widths = {ls.size: self.spec.sizes[ls.l] for ls in self.net.layers}
 
         def single(e):
-            (i, lo, hi), = e.limits
+            hi = e.limits[0][2]
             return widths.get(hi) == 1 and hi == self.net.output.size
 
         return expr.replace(lambda e: isinstance(e, sp.Sum) and single(e),
@@ -364,7 +364,7 @@ class DocumentBuilder:
         l = ld.l
         this, below = ld.symbols, ld.below
         a, b = this.index, below.index
-        w, u, yv, yb = this.w[b, a], this.u[a], this.y[a], below.y[b]
+        w, u, yb = this.w[b, a], this.u[a], below.y[b]
         key = "layer_output" if ld.is_output else "layer_hidden"
         s = Section(self.t(key, l=l, a=self.tex(a)), f"sec:layer{l}")
         lab = f"eq:l{l}"
@@ -618,18 +618,24 @@ class DocumentBuilder:
         lines = [(r"%s''(x)" % f, self.tex(found.second), "")]
         if found.second_in_y is not None and self.tex(found.second_in_y) != self.tex(found.second):
             lines.append(("", self.tex(found.second_in_y), ""))
-        lines.append(("", "0", r"\Longrightarrow\ x = %s" % self.tex(found.argmax)))
+        rel = "=" if found.exact else r"\approx"
+        lines.append(("", "0", r"\Longrightarrow\ x %s %s" % (rel, self.tex(found.argmax))))
         sub.flow.append(Equation(lines))
         value = found.value
         approx = ""
-        if not value.is_Integer:
+        if not value.is_Integer and found.exact and not value.is_Float:
             approx = r" \approx %s" % mpmath.nstr(mpmath.mpf(float(value)), 6)
-        text = self.t("act_max_value", f=f, arg=self.tex(found.argmax), value=self.tex(value), approx=approx)
+        if found.exact:
+            text = self.t("act_max_value", f=f, arg=self.tex(found.argmax), value=self.tex(value), approx=approx)
+        else:
+            text = self.t("act_max_numeric", f=f, arg=self.tex(found.argmax), value=self.tex(value))
         if act.name == "sigmoid" and not act.custom:
             text += " " + self.t("act_sigmoid_note")
         sub.flow.append(Para(text))
         if value == 1:
             sub.flow.append(Para(self.t("act_saturation", arg=self.tex(found.argmax))))
+        if value > 1:
+            sub.flow.append(Para(self.t("act_grows", value=self.tex(value))))
         if value.is_number and 0 < value < 1:
             power = value ** depth_or_three(self.net.depth)
             sub.flow.append(Para(self.t("act_vanishing", value=self.tex(value), L=depth_or_three(self.net.depth),
@@ -733,7 +739,7 @@ class DocumentBuilder:
             s.flow.append(Para(self.t("example_drawn", names=names, seed=SEED)))
         else:
             s.flow.append(Para(self.t("example_given")))
-        one = lambda i: sp.Integer(i)  # noqa: E731
+        one = lambda i: sp.Integer(i)
         net = self.net
         L = net.depth
 
@@ -992,9 +998,9 @@ def tikz_network(b: DocumentBuilder) -> str:
     small = small_net(sizes)
     dx = min(4.6 if small else 3.6, 12.0 / depth)
     dy = 1.7 if small else 1.25
-    out = [r"\begin{tikzpicture}[x=1cm, y=1cm, >=stealth,"
-           r" neuron/.style={circle, draw, thick, minimum size=10mm, inner sep=0pt, font=\small},"
-           r" input/.style={neuron, fill=black!6}, dots/.style={inner sep=0pt}]"]
+    out = [(r"\begin{tikzpicture}[x=1cm, y=1cm, >=stealth,"
+            r" neuron/.style={circle, draw, thick, minimum size=10mm, inner sep=0pt, font=\small},"
+            r" input/.style={neuron, fill=black!6}, dots/.style={inner sep=0pt}]")]
     positions: dict = {}
     highest = max(len(_shown(n)) - 1 for n in sizes) * dy / 2
     for ls in net.layers:
@@ -1061,7 +1067,7 @@ def render_tex(derivation: Derivation, proof_report, *, lang: str, example: bool
     return _environment().get_template("document.tex.j2").render(**context)
 
 
-__all__ = ["render_tex", "escape", "DocumentBuilder", "Y"]
+__all__ = ["DocumentBuilder", "Y", "escape", "render_tex"]
 
 
 def document_for_spec(path, *, lang: str = "en", example: bool = True, notation: str | None = None,

@@ -41,7 +41,8 @@ def missing_tex(tex_source: str = "") -> str | None:
         return None
     for name in needed:
         try:
-            found = subprocess.run([kpsewhich, name], capture_output=True, text=True, timeout=30).stdout.strip()
+            found = subprocess.run([kpsewhich, name], capture_output=True, text=True, timeout=30,
+                                   check=False).stdout.strip()
         except (OSError, subprocess.SubprocessError):
             return None
         if not found:
@@ -98,7 +99,7 @@ def build(tex_source: str) -> tuple[bytes, str]:
         for _ in range(MAX_RUNS):
             try:
                 result = subprocess.run(command, cwd=where, env=_environment(where), stdin=subprocess.DEVNULL,
-                                        capture_output=True, timeout=TIMEOUT)
+                                        capture_output=True, timeout=TIMEOUT, check=False)
             except subprocess.TimeoutExpired:
                 raise PdfError(f"LaTeX failed: pdflatex ran longer than {TIMEOUT} s") from None
             except OSError as exc:

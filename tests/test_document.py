@@ -42,12 +42,12 @@ class StubProof:
         return ["end to end: 12/12 proved (12 parameters, 2 layers): 12 simplified to zero symbolically"]
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def derivation(name: str):
     return derive(load_spec(ROOT / "examples" / f"{name}.toml"))
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def tex(name: str, lang: str, example: bool = True) -> str:
     return render_tex(derivation(name), StubProof(), lang=lang, example=example)
 
@@ -271,7 +271,7 @@ def test_example_matches_an_independent_numpy_computation(name):
     d = derivation(name)
     spec = d.spec
     ex = worked_example(d)
-    f = lambda v: np.array(v, dtype=float)  # noqa: E731
+    f = lambda v: np.array(v, dtype=float)
     x, t = f(ex.x), f(ex.t)
     Ws = [f(ex.W[l]) for l in range(1, ex.depth + 1)]
     bs = [None if ex.b[l] is None else f(ex.b[l]) for l in range(1, ex.depth + 1)]
