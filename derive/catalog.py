@@ -113,6 +113,8 @@ def _candidates(f: sp.Expr, df: sp.Expr):
     direct = df.subs(f, y)
     if x not in direct.free_symbols:
         yield direct
+        if _agrees(direct, f, df):
+            return  # found by substitution (tanh: 1 - y**2); no need to invert f
     if isinstance(f, sp.Piecewise):
         yield from _piecewise_candidates(f, df)
         return

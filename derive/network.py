@@ -163,6 +163,8 @@ class Instance:
         return [*self.inputs, *self.targets, *self.params]
 
 
-def instance_widths(spec: Spec, cap: int = 3) -> tuple[int, ...]:
-    """Small widths for the explicit instance: the spec's own up to `cap`."""
+def instance_widths(spec: Spec) -> tuple[int, ...]:
+    """Small widths for the explicit instance: the spec's own up to 3 (up to 2 past two layers,
+    where the written-out loss grows as width ** depth)."""
+    cap = 3 if spec.depth <= 2 else 2
     return tuple(min(n, cap) for n in spec.sizes)
