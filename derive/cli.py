@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from itertools import product
 from pathlib import Path
@@ -47,6 +48,9 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("derive: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # `derive SPEC | head`: the reader left; nothing is wrong
+        sys.stdout = open(os.devnull, "w")
+        return 0
 
 
 def _run(args) -> int:
@@ -100,8 +104,8 @@ def formulas(derivation) -> list[dict]:
     for ld in derivation.layers:
         this, below = ld.symbols, ld.below
         a, b = this.index, below.index
-        entries = [
-            ("dE/dy", d(loss, this.y[a]), ld.dEdy),
+        entries = [("dE/dy", d(loss, this.y[a]), ld.dEdy)] if ld.is_output else []  # else: handed down above
+        entries += [
             ("delta", this.delta[a], ld.delta),
             ("dE/dw", d(loss, this.w[b, a]), ld.dEdw),
         ]

@@ -63,8 +63,6 @@ class Derivation:
 
     def expand_deltas(self, expr: sp.Expr) -> sp.Expr:
         """Replace every δ by its formula, layer above first, down to the loss and outputs alone."""
-        for ld in reversed(self.layers):  # lowest layer first: its δ mentions the ones above
-            pass
         for _ in range(self.net.depth):
             expr = expr.replace(
                 lambda e: isinstance(e, sp.Indexed) and e.base.label.name.startswith("delta"),
@@ -144,7 +142,7 @@ def _layer(net: IndexNetwork, l: int, above: LayerDerivation | None) -> LayerDer
         back = BackpropRule(l, d(E, below.y[b]), net.weighted_sum(l, r), below.y[b], this.delta[r], (r, 1, this.size),
                             role="6")
         steps.append(back)
-        handed_down = back.rhs
+        handed_down = back.rhs.doit() if this.size == 1 else back.rhs
     steps.append(UpdateRule(l, w, w, d(E, w), role="9"))
     return LayerDerivation(this, below, above is None, steps, dEdy, dydu, delta, dEdw.rhs,
                            dEdb.rhs if dEdb else None, handed_down)

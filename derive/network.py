@@ -70,13 +70,20 @@ class IndexNetwork:
                 l,
                 index_symbol(notation.letter(l)),
                 index_symbol(notation.dummy(l)),
-                index_symbol(notation.size_name(l)),
+                self._size(notation, l),
                 spec.layers[l - 1].activation if l else None,
                 spec.layers[l - 1].bias if l else False,
             )
             for l in range(spec.depth + 1)
         ]
         self.t = base("t")
+
+    @staticmethod
+    def _size(notation: Notation, l: int) -> sp.Expr:
+        """The width of layer l as a symbol; seed 004's single output is just 1 (no index, no sum)."""
+        if notation.name == "layer" and l == notation.depth and notation.sizes[l] == 1:
+            return sp.Integer(1)
+        return index_symbol(notation.size_name(l))
 
     @property
     def depth(self) -> int:

@@ -154,6 +154,11 @@ class NotationLatexPrinter(LatexPrinter):
     def _index(self, i) -> str:
         return self._print(i)
 
+    def _as_ordered_terms(self, expr, order=None):
+        """y_{k} - t_{k} rather than - t_{k} + y_{k}: negative terms last."""
+        terms = super()._as_ordered_terms(expr, order=order)
+        return sorted(terms, key=lambda term: term.could_extract_minus_sign())
+
     def _print_Symbol(self, expr, style="plain"):
         if expr.name in ("E", "J"):
             return self.notation.loss_name
@@ -192,6 +197,11 @@ class NotationTextPrinter(StrPrinter):
         if expr.name in ("E", "J"):
             return self.notation.loss_name
         return super()._print_Symbol(expr)
+
+    def _as_ordered_terms(self, expr, order=None):
+        """y_k - t_k rather than -t_k + y_k: negative terms last."""
+        terms = super()._as_ordered_terms(expr, order=order)
+        return sorted(terms, key=lambda term: term.could_extract_minus_sign())
 
     def _print_Derivative(self, expr):
         (var, count), = expr.variable_count
