@@ -615,12 +615,20 @@ class DocumentBuilder:
         if found is None:
             return
         sub.flow.append(Para(self.t("act_max")))
-        lines = [(r"%s''(x)" % f, self.tex(found.second), "")]
+        lines = []
+        if visible_length(self.tex(found.second)) <= LONG:  # a long f'' is not worth a page of its own
+            lines.append((r"%s''(x)" % f, self.tex(found.second), ""))
         if found.second_in_y is not None and self.tex(found.second_in_y) != self.tex(found.second):
-            lines.append(("", self.tex(found.second_in_y), ""))
-        rel = "=" if found.exact else r"\approx"
-        lines.append(("", "0", r"\Longrightarrow\ x %s %s" % (rel, self.tex(found.argmax))))
-        sub.flow.append(Equation(lines))
+            lines.append(("" if lines else r"%s''(x)" % f, self.tex(found.second_in_y), ""))
+        if not lines:
+            lines.append((r"%s''(x)" % f, r"0 \quad\Longrightarrow\quad x %s %s" % (
+                "=" if found.exact else r"\approx", self.tex(found.argmax)), ""))
+            sub.flow.append(Equation(lines))
+            lines = None
+        if lines is not None:
+            rel = "=" if found.exact else r"\approx"
+            lines.append(("", r"0 \quad\Longrightarrow\quad x %s %s" % (rel, self.tex(found.argmax)), ""))
+            sub.flow.append(Equation(lines))
         value = found.value
         approx = ""
         if not value.is_Integer and found.exact and not value.is_Float:
@@ -628,10 +636,15 @@ class DocumentBuilder:
         if found.exact:
             text = self.t("act_max_value", f=f, arg=self.tex(found.argmax), value=self.tex(value), approx=approx)
         else:
-            text = self.t("act_max_numeric", f=f, arg=self.tex(found.argmax), value=self.tex(value))
-        if act.name == "sigmoid" and not act.custom:
-            text += " " + self.t("act_sigmoid_note")
-        sub.flow.append(Para(text))
+            sub.flow.append(Para(self.t("act_max_numeric")))
+            text = None
+            sub.flow.append(Equation([(r"%s'(%s)" % (f, self.tex(found.argmax)), r"%s" % self.tex(value), "")]))
+            sub.flow[-1].lines[0] = (sub.flow[-1].lines[0][0], r"\approx " + self.tex(value), "")
+            sub.flow[-1].kind = "relations"
+        if text is not None:
+            if act.name == "sigmoid" and not act.custom:
+                text += " " + self.t("act_sigmoid_note")
+            sub.flow.append(Para(text))
         if value == 1:
             sub.flow.append(Para(self.t("act_saturation", arg=self.tex(found.argmax))))
         if value > 1:
@@ -875,13 +888,23 @@ def split_top_level(tex: str, at: tuple[str, ...] = (" + ", " - ")) -> list[str]
     return [p for p in parts if p]
 
 
+def fit(tex: str, room: int) -> str:
+    """A piece that cannot be broken (one long bracket) is shrunk to the line, as a last resort."""
+    width = visible_length(tex)
+    if width <= room:
+        return tex
+    return r"\scalebox{%.2f}{$\displaystyle %s$}" % (max(0.55, room / width), tex)
+
+
 def wrap_equation(eq: Equation) -> None:
     """Break right-hand sides that would run off the page at their top-level + and -."""
     if eq.kind != "equation":
         return
     lines = []
+    # a note column takes room beside every line (footnote size: about 0.6 of a character each)
+    notes = [len(re.sub(r"\\[a-zA-Z]+|[{}]", "", note)) for _, _, note in eq.lines if note]
+    room = LONG - (int(0.6 * max(notes)) + 6 if notes else 0)
     for lhs, rhs, note in eq.lines:
-        room = LONG - (16 if note else 0)
         if visible_length(rhs) <= room:
             lines.append((lhs, rhs, note))
             continue
@@ -900,6 +923,7 @@ def wrap_equation(eq: Equation) -> None:
             else:
                 current = f"{current} {part}".strip()
         chunks.append(current)
+        chunks = [fit(chunk, room) for chunk in chunks]
         lines.append((lhs, chunks[0], note))
         for chunk in chunks[1:]:
             lines.append((None, r"\quad " + chunk, ""))

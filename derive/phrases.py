@@ -83,8 +83,8 @@ EN: dict[str, str] = {
                           "at the weighted sum $u$.",
     "act_max": "Where is the derivative largest? Setting the second derivative to zero,",
     "act_max_value": "so the largest slope is $%(f)s'(%(arg)s) = %(value)s%(approx)s$.",
-    "act_max_numeric": "SymPy finds no closed form for this root, so it is located numerically: the largest "
-                       "slope is $%(f)s'(%(arg)s) \\approx %(value)s$.",
+    "act_max_numeric": "SymPy finds no closed form for this root, so it is located numerically; the largest "
+                       "slope is",
     "act_grows": "The slope exceeds 1 there, so through many such layers a gradient can also grow.",
     "act_sigmoid_note": "(The exact maximum is $1/4$, not ``about 0.3''.)",
     "act_vanishing": "Backpropagation multiplies the gradient by $f'(u) \\le %(value)s$ at every layer with "
@@ -219,8 +219,7 @@ KO: dict[str, str] = {
     "act_no_output_form": "이 미분은 출력 $y$만으로 더 간단히 쓸 수 없으므로 가중합 $u$에서 계산한다.",
     "act_max": "미분값이 가장 큰 곳은 어디인가? 이계도함수를 0으로 놓으면",
     "act_max_value": "따라서 가장 큰 기울기는 $%(f)s'(%(arg)s) = %(value)s%(approx)s$이다.",
-    "act_max_numeric": "이 근은 SymPy가 닫힌 형태로 구하지 못하므로 수치적으로 구했다. 가장 큰 기울기는 "
-                       "$%(f)s'(%(arg)s) \\approx %(value)s$이다.",
+    "act_max_numeric": "이 근은 SymPy가 닫힌 형태로 구하지 못하므로 수치적으로 구했다. 가장 큰 기울기는",
     "act_grows": "이 기울기는 1보다 크므로, 이런 층을 많이 지나면 기울기가 커질 수도 있다.",
     "act_sigmoid_note": "(정확한 최대값은 ``0.3 정도''가 아니라 $1/4$이다.)",
     "act_vanishing": "오차 역전파는 이 활성화 함수를 쓰는 층마다 기울기에 $f'(u) \\le %(value)s$를 곱하므로, "

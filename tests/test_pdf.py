@@ -13,7 +13,11 @@ import pytest
 
 from derive import pdf
 from derive.pdf import PdfError, build, compile_pdf, first_error
-from tests.test_document import EXAMPLES, KOREAN_TERMS, tex
+
+try:  # pytest puts tests/ on sys.path (rootdir-relative "tests." when tests/ is a package)
+    from test_document import EXAMPLES, HOSTILE, KOREAN_TERMS, ROOT, tex
+except ImportError:
+    from tests.test_document import EXAMPLES, HOSTILE, KOREAN_TERMS, ROOT, tex
 
 HAVE_TEX = shutil.which("pdflatex") is not None and shutil.which("pdftotext") is not None
 needs_tex = pytest.mark.skipif(not HAVE_TEX and not os.environ.get("CI"),
@@ -40,8 +44,9 @@ def built(name: str, lang: str) -> tuple[str, str]:
 
 @pytest.fixture(scope="module", autouse=True)
 def compile_all_in_parallel():
-    """Two compiles at a time (the machine has two cores); the tests then read the results."""
-    if HAVE_TEX:
+    """Two compiles at a time (the machine has two cores); the tests then read the results.
+    Under pytest-xdist the workers already share the load: each compiles only what its tests need."""
+    if HAVE_TEX and not os.environ.get("PYTEST_XDIST_WORKER"):
         with ThreadPoolExecutor(max_workers=2) as pool:
             for name in EXAMPLES:  # render first (SymPy, in this thread), then compile in the pool
                 tex(name, "en"), tex(name, "ko", with_example(name, "ko"))
@@ -140,7 +145,6 @@ def test_hostile_title_compiles_and_prints_literally(tmp_path):
     from derive.derivation import derive
     from derive.document import render_tex
     from derive.spec import parse_spec
-    from tests.test_document import HOSTILE, ROOT
 
     spec_text = (ROOT / "examples" / "seed003_ijk.toml").read_text().replace(
         'title = "2-2-2 sigmoid network of seed 003, in the ijk notation of seeds 000 and 002"',
