@@ -118,6 +118,7 @@ def _candidates(f: sp.Expr, df: sp.Expr):
     if isinstance(f, sp.Piecewise):
         yield from _piecewise_candidates(f, df)
         return
+    yield from _atom_candidates(f, df)
     try:
         with _time_limit(5):
             inverses = sp.solve(sp.Eq(y, f), x)
@@ -125,6 +126,24 @@ def _candidates(f: sp.Expr, df: sp.Expr):
                 yield sp.simplify(df.xreplace({x: inverse}))
     except (NotImplementedError, TimeoutError, ValueError, TypeError):
         return
+
+
+def _atom_candidates(f: sp.Expr, df: sp.Expr):
+    """Solve y = f for one function of x inside it (exp(-x) in the sigmoid, tanh(x) in 2 tanh(x)),
+    when f and f' are both written in that function alone."""
+    a = sp.Dummy("a")
+    for atom in sorted(f.atoms(sp.Function), key=sp.default_sort_key):
+        if x not in atom.free_symbols:
+            continue
+        f_a, df_a = f.subs(atom, a), df.subs(atom, a)
+        if x in f_a.free_symbols | df_a.free_symbols:
+            continue
+        try:
+            with _time_limit(2):
+                for value in sp.solve(sp.Eq(y, f_a), a):
+                    yield sp.simplify(df_a.xreplace({a: value}))
+        except (NotImplementedError, TimeoutError, ValueError, TypeError):
+            continue
 
 
 def _piecewise_candidates(f: sp.Piecewise, df: sp.Expr):
