@@ -164,11 +164,8 @@ def _delta_expression(ld: LayerDerivation, sizes: dict) -> sp.Expr:
     step = ld.step(DeltaRule)
     if step is None or step.dEdy != ld.dEdy:
         raise CodegenError(f"layer {ld.l}: hidden layer without the delta rule (7)")
-    delta = ld.delta.xreplace({ld.dEdy: g})
-    if delta.has(sp.Sum) or delta.has(ld.symbols.u):
-        # the simplified δ did not keep ∂E/∂y as a factor, or has no form in y: use the factors of (7)
-        delta = g * step.dydu
-    delta = _index_form(ld, delta, sizes)
+    # (7): δ = ∂E/∂y · ∂y/∂u, the two factors of the derivation's delta rule; ∂E/∂y is the array G of (6)
+    delta = _index_form(ld, g * step.dydu, sizes)
     rest = sp.Mul(*[f for f in sp.Mul.make_args(delta) if f != g])
     if g in rest.free_symbols or g not in delta.free_symbols:
         raise CodegenError(f"layer {ld.l}: delta {ld.delta} is not a multiple of dE/dy")

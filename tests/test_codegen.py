@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
+import signal
 import tempfile
+import threading
 import types
 from pathlib import Path
 
@@ -170,18 +173,61 @@ def numeric_gradients(module, params, X, T, eps=1e-6):
     return grads
 
 
+@contextlib.contextmanager
+def time_limit(seconds: float):
+    """Raise TimeoutError in the main thread after `seconds` (SymPy can run away on a big explicit instance)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def stop(*_):
+        raise TimeoutError
+
+    previous = signal.signal(signal.SIGALRM, stop)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
 def sympy_loss(spec, params, X, T):
-    """The batch objective from derive's explicit instance: E written out in scalars, lambdified."""
-    inst = Instance(spec, spec.sizes)
-    symbols = inst.symbols
-    plain = [sp.Symbol(f"s{i}", real=True) for i in range(len(symbols))]
-    f = sp.lambdify(plain, inst.E.xreplace(dict(zip(symbols, plain, strict=True))), "numpy")
+    """The batch objective from derive's explicit instance: E written out in scalars, lambdified.
+
+    Where writing the instance out takes too long (nested custom functions of a deep, wide net), the same
+    SymPy expressions (activations, loss) are lambdified one layer at a time instead.
+    """
+    try:
+        with time_limit(4):
+            inst = Instance(spec, spec.sizes)
+            symbols = inst.symbols
+            plain = [sp.Symbol(f"s{i}", real=True) for i in range(len(symbols))]
+            f = sp.lambdify(plain, inst.E.xreplace(dict(zip(symbols, plain, strict=True))), "numpy", cse=True)
+    except TimeoutError:
+        return layerwise_sympy_loss(spec, params, X, T)
     args = [X[:, i] for i in range(spec.inputs)] + [T[:, k] for k in range(spec.sizes[-1])]
     for p in inst.params:
         kind, l = p.base.label.name[0], int(p.base.label.name[1:])
         idx = tuple(int(i) - 1 for i in p.indices)
-        args.append(params[f"{'W' if kind == 'w' else 'b'}{l}"][idx])
+        args.append(np.full(X.shape[0], params[f"{'W' if kind == 'w' else 'b'}{l}"][idx]))  # arrays throughout
     per_sample = np.broadcast_to(f(*args), (X.shape[0],))
+    return per_sample.mean() if spec.reduction == "mean" else per_sample.sum()
+
+
+def layerwise_sympy_loss(spec, params, X, T):
+    y = X
+    for l, layer in enumerate(spec.layers, 1):
+        u = y @ params[f"W{l}"] + params.get(f"b{l}", 0)
+        if layer.activation.is_softmax:
+            e = np.exp(u)
+            y = e / e.sum(axis=1, keepdims=True)
+        else:
+            y = np.broadcast_to(sp.lambdify(catalog.x, layer.activation.expr, "numpy")(u), u.shape)
+    loss = sp.lambdify((catalog.y, catalog.t), spec.loss.expr, "numpy")
+    per_sample = np.broadcast_to(loss(y, T), y.shape).sum(axis=1)
+    if spec.loss.mean_over_outputs:
+        per_sample = per_sample / spec.sizes[-1]
     return per_sample.mean() if spec.reduction == "mean" else per_sample.sum()
 
 
