@@ -25,7 +25,7 @@ from derive.network import Instance
 from derive.spec import parse_spec
 
 # Each example builds a module (a derivation and its printing): fewer examples than the profile's default.
-EXPENSIVE = settings(deadline=None, max_examples=max(8, settings().max_examples // 4),
+EXPENSIVE = settings(deadline=None, max_examples=max(8, settings().max_examples // 2),
                      suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 CHEAP = settings(deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
@@ -203,15 +203,19 @@ def sympy_loss(spec, params, X, T):
             inst = Instance(spec, spec.sizes)
             symbols = inst.symbols
             plain = [sp.Symbol(f"s{i}", real=True) for i in range(len(symbols))]
-            f = sp.lambdify(plain, inst.E.xreplace(dict(zip(symbols, plain, strict=True))), "numpy", cse=True)
+            # scalar code (Python's math, one sample at a time): Piecewise becomes `a if c else b`
+            f = sp.lambdify(plain, inst.E.xreplace(dict(zip(symbols, plain, strict=True))), "math", cse=True)
     except TimeoutError:
         return layerwise_sympy_loss(spec, params, X, T)
-    args = [X[:, i] for i in range(spec.inputs)] + [T[:, k] for k in range(spec.sizes[-1])]
-    for p in inst.params:
-        kind, l = p.base.label.name[0], int(p.base.label.name[1:])
-        idx = tuple(int(i) - 1 for i in p.indices)
-        args.append(np.full(X.shape[0], params[f"{'W' if kind == 'w' else 'b'}{l}"][idx]))  # arrays throughout
-    per_sample = np.broadcast_to(f(*args), (X.shape[0],))
+    values = []
+    for x, t in zip(X, T, strict=True):
+        args = [*map(float, x), *map(float, t)]
+        for p in inst.params:
+            kind, l = p.base.label.name[0], int(p.base.label.name[1:])
+            idx = tuple(int(i) - 1 for i in p.indices)
+            args.append(float(params[f"{'W' if kind == 'w' else 'b'}{l}"][idx]))
+        values.append(f(*args))
+    per_sample = np.array(values, dtype=float)
     return per_sample.mean() if spec.reduction == "mean" else per_sample.sum()
 
 
