@@ -16,10 +16,26 @@ tex:
 	@bash .ci/install-tex
 
 demo: $(VENV)/.installed tex
-	$(VENV)/bin/derive examples/seed003.toml
+	@mkdir -p out
+	$(VENV)/bin/derive examples/seed003.toml --example --tex out/seed003.tex --pdf out/seed003.pdf
+	$(PY) -m codegen.demo --spec examples/digits.toml --module out/digits.py --plot out/digits_loss.png
 
 test: $(VENV)/.installed tex
 	HYPOTHESIS_PROFILE=$${HYPOTHESIS_PROFILE:-ci} $(PY) -m pytest -n 2 -q
+
+# generated/: every example's training module and its derivation (English and Korean), by the tool
+generate: $(VENV)/.installed
+	for f in $(EXAMPLES); do n=$$(basename $$f .toml); \
+	  $(VENV)/bin/codegen $$f -o generated/$$n.py || exit 1; \
+	  $(VENV)/bin/derive $$f --example --tex generated/$$n.tex > /dev/null || exit 1; \
+	  $(VENV)/bin/derive $$f --example --lang ko --tex generated/$$n.ko.tex > /dev/null || exit 1; \
+	done
+
+bench: $(VENV)/.installed
+	$(PY) bench/bench_derive.py
+	$(PY) bench/bench_check.py
+	$(PY) bench/bench_pdf.py
+	$(PY) bench/bench_codegen.py --out bench/results_codegen.md
 
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check derive codegen tests bench

@@ -15,6 +15,7 @@ import sympy as sp
 
 from derive import catalog
 from derive.derivation import Derivation, LayerDerivation, derive
+from derive.notation import base
 from derive.rules import DeltaRule, ProductRule, SoftmaxDeltaRule
 from derive.spec import DEFAULT_LR, OPTIMIZERS, Spec
 
@@ -84,7 +85,7 @@ def _index_form(ld: LayerDerivation, expr: sp.Expr, sizes: dict) -> sp.Expr:
     """Index form -> arrays: y{l}[a] -> Y{l}, u{l}[a] -> U{l}, t[a] -> T, sums over the layer -> RowSum."""
     s = ld.symbols
     l = s.l
-    rows = {s.y: array(f"Y{l}"), s.u: array(f"U{l}"), sp.IndexedBase("t"): array(T)}
+    rows = {s.y: array(f"Y{l}"), s.u: array(f"U{l}"), base("t"): array(T)}
 
     def element(e: sp.Indexed):
         if e.base in rows and len(e.indices) == 1:

@@ -108,30 +108,29 @@ def _agrees(candidate: sp.Expr, f: sp.Expr, df: sp.Expr) -> bool:
     return True
 
 
-def _candidates(f: sp.Expr, df: sp.Expr):
-    """Ways to write f'(u) in y = f(u): substitution, the inverse of f, and piecewise thresholds."""
+def _candidates(f: sp.Expr, df: sp.Expr) -> list[sp.Expr]:
+    """Ways to write f'(u) in y = f(u): substitution, solving for a function inside f, inverting f,
+    and piecewise thresholds."""
     direct = df.subs(f, y)
-    if x not in direct.free_symbols:
-        yield direct
-        if _agrees(direct, f, df):
-            return  # found by substitution (tanh: 1 - y**2); no need to invert f
+    if x not in direct.free_symbols and _agrees(direct, f, df):
+        return [direct]  # found by substitution (tanh: 1 - y**2); no need to invert f
     if isinstance(f, sp.Piecewise):
-        yield from _piecewise_candidates(f, df)
-        return
-    yield from _atom_candidates(f, df)
+        return _piecewise_candidates(f, df)
+    found = _atom_candidates(f, df)
     try:
         with _time_limit(5):
             inverses = sp.solve(sp.Eq(y, f), x)
-            for inverse in inverses:
-                yield sp.simplify(df.xreplace({x: inverse}))
+            found += [sp.simplify(df.xreplace({x: inverse})) for inverse in inverses]
     except (NotImplementedError, TimeoutError, ValueError, TypeError):
-        return
+        pass
+    return found
 
 
-def _atom_candidates(f: sp.Expr, df: sp.Expr):
+def _atom_candidates(f: sp.Expr, df: sp.Expr) -> list[sp.Expr]:
     """Solve y = f for one function of x inside it (exp(-x) in the sigmoid, tanh(x) in 2 tanh(x)),
     when f and f' are both written in that function alone."""
     a = sp.Dummy("a")
+    found = []
     for atom in sorted(f.atoms(sp.Function), key=sp.default_sort_key):
         if x not in atom.free_symbols:
             continue
@@ -140,29 +139,29 @@ def _atom_candidates(f: sp.Expr, df: sp.Expr):
             continue
         try:
             with _time_limit(2):
-                for value in sp.solve(sp.Eq(y, f_a), a):
-                    yield sp.simplify(df_a.xreplace({a: value}))
+                found += [sp.simplify(df_a.xreplace({a: value})) for value in sp.solve(sp.Eq(y, f_a), a)]
         except (NotImplementedError, TimeoutError, ValueError, TypeError):
             continue
+    return found
 
 
-def _piecewise_candidates(f: sp.Piecewise, df: sp.Expr):
+def _piecewise_candidates(f: sp.Piecewise, df: sp.Expr) -> list[sp.Expr]:
     """For a monotone piecewise f with thresholds x > a, the same pieces hold for y > f(a)."""
     df = sp.piecewise_fold(df)
     if not isinstance(df, sp.Piecewise):
-        return
+        return []
     pieces = []
     for value, cond in df.args:
         if x in value.free_symbols:
-            return
+            return []
         if cond == sp.true:
             pieces.append((value, True))
             continue
         if not isinstance(cond, sp.core.relational.Relational) or cond.lhs != x or x in cond.rhs.free_symbols:
-            return
+            return []
         threshold = f.xreplace({x: cond.rhs})
         pieces.append((value, cond.func(y, threshold)))
-    yield sp.Piecewise(*pieces)
+    return [sp.Piecewise(*pieces)]
 
 
 def find_output_form(f: sp.Expr) -> sp.Expr | None:

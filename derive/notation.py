@@ -26,7 +26,9 @@ LAYER_DUMMIES = "pqrsvo"
 
 
 def base(kind: str, l: int | None = None) -> sp.IndexedBase:
-    return sp.IndexedBase("t" if kind == "t" else f"{kind}{l}")
+    """The symbol of one kind of quantity of layer l. Real: then SymPy decides at once that
+    cosh(u) or log(1 + exp(u)) of a real u is real, instead of searching for an imaginary part."""
+    return sp.IndexedBase("t" if kind == "t" else f"{kind}{l}", real=True)
 
 
 def parse_base(name: str) -> tuple[str, int | None]:

@@ -7,14 +7,14 @@ end-to-end expressions swell), every layer's rule is proved locally instead: dir
 gradient g as symbols) for the layer's parameters and the gradient it hands down.
 
 Each comparison is made at a random exact rational point in 60-digit arithmetic (E differentiated
-in the one parameter, the others fixed), and for small losses also symbolically when SymPy
-simplifies the difference to zero within a short time; the report says which.
+in the one parameter, the others fixed), and where the difference is small also symbolically
+(SymPy simplifies it to zero); the report says which. Both are deterministic: same spec, same report.
 """
 
 from __future__ import annotations
 
 import random
-import time
+from functools import lru_cache
 from dataclasses import dataclass, field
 
 import sympy as sp
@@ -26,10 +26,10 @@ from .notation import base
 
 END_TO_END_DEPTH = 4
 DIGITS = 60
-SYMBOLIC_SECONDS = 0.5  # per comparison
-SYMBOLIC_BUDGET = 2.0  # in all; after that, probes only
-SYMBOLIC_MAX_OPS = 400  # larger losses are not simplified symbolically
-
+# Symbolic simplification is tried where the difference is small (seed 003's output layer), so
+# that the report is the same on every run; the time limit is only a safety net.
+SYMBOLIC_MAX_OPS = 160
+SYMBOLIC_SECONDS = 10
 
 @dataclass(frozen=True)
 class ProofItem:
@@ -113,31 +113,53 @@ def _is_parameter(q: sp.Expr) -> bool:
     return q.base.label.name[0] in "wb"
 
 
+def substitute(expr: sp.Expr, mapping: dict) -> sp.Expr:
+    """xreplace that visits each distinct subexpression once: the written-out loss shares its
+    lower layers many times over, and a plain xreplace walks every copy."""
+    if not mapping:
+        return expr
+    done: dict = {}
+
+    def walk(e):
+        if e in done:
+            return done[e]
+        if e in mapping:
+            result = mapping[e]
+        elif not e.args:
+            result = e
+        else:
+            args = tuple(walk(a) for a in e.args)
+            result = e.func(*args) if args != e.args else e
+        done[e] = result
+        return result
+
+    return walk(expr)
+
+
 class _Comparer:
     """Decides ∂E/∂p (by sympy.diff) == the rule's value.
 
     Probe: at a random exact rational point, every symbol but p is fixed (in 60-digit arithmetic),
-    E is differentiated in p with sympy.diff and compared with the rule there. Symbolic:
-    while the time budget lasts and E is small, simplify(diff(E, p) - rule) must give zero.
+    E is differentiated in p with sympy.diff and compared with the rule there. Symbolic: where
+    the difference is small, simplify(diff(E, p) - rule) must give zero.
     """
 
     def __init__(self, seed: int = 2024):
         self.random = random.Random(seed)
-        self.budget = SYMBOLIC_BUDGET
 
     def same(self, E: sp.Expr, p: sp.Expr, rule: sp.Expr, symbols: list) -> tuple[bool, str]:
         if not self._probe_equal(E, p, rule, symbols):
             return False, "probe"
-        if self.budget > 0 and sp.count_ops(E) < SYMBOLIC_MAX_OPS:
-            start = time.perf_counter()
+        difference = sp.diff(E, p) - rule if sp.count_ops(E) <= SYMBOLIC_MAX_OPS else None
+        # (Piecewise differences, as of ReLU, take SymPy seconds each: probed only)
+        if difference is not None and sp.count_ops(difference) <= SYMBOLIC_MAX_OPS \
+                and not difference.has(sp.Piecewise):
             try:
-                with _time_limit(SYMBOLIC_SECONDS):
-                    zero = sp.simplify(sp.diff(E, p) - rule) == 0
+                with _time_limit(SYMBOLIC_SECONDS):  # a safety net only: the size bound keeps this quick
+                    if sp.simplify(difference) == 0:
+                        return True, "symbolic"
             except TimeoutError:
-                zero = False
-            self.budget -= time.perf_counter() - start
-            if zero:
-                return True, "symbolic"
+                pass
         return True, "probe"
 
     def _probe_equal(self, E: sp.Expr, p: sp.Expr, rule: sp.Expr, symbols: list) -> bool:
@@ -148,17 +170,17 @@ class _Comparer:
             point[s] = sp.Float(exact[s], DIGITS)
         h = sp.Dummy("h", real=True)  # p as a real symbol: SymPy then decides cosh(h).is_real at once
         line = {s: (h if s == p else v) for s, v in point.items()}
-        slope = sp.diff(E.xreplace(line), h)
+        slope = sp.diff(substitute(E, line), h)
         for digits in (DIGITS, 3 * DIGITS):  # a near miss is looked at again with more digits
-            direct = slope.xreplace({h: point[p]}).evalf(digits)
-            expected = rule.xreplace(point).evalf(digits)
+            direct = substitute(slope, {h: point[p]}).evalf(digits)
+            expected = substitute(rule, point).evalf(digits)
             if not (direct.is_number and expected.is_number):
                 return False
             if abs(direct - expected) < sp.Float(10) ** (15 - DIGITS) * (1 + abs(expected)):
                 return True
             point = {s: sp.Float(v, 3 * DIGITS) for s, v in exact.items()}
             line = {s: (h if s == p else v) for s, v in point.items()}
-            slope = sp.diff(E.xreplace(line), h)
+            slope = sp.diff(substitute(E, line), h)
         return False
 
 
@@ -176,7 +198,7 @@ class _Instantiator:
         expr = expr.xreplace({**self.sizes, **{k: sp.Integer(v) for k, v in indices.items()}}).doit()
         expr = expr.replace(lambda e: isinstance(e, sp.Indexed) and e.base.label.name.startswith("delta"),
                             lambda e: self.delta(int(e.base.label.name[5:]), int(e.indices[0])))
-        return expr.xreplace(self.values)
+        return substitute(expr, self.values)
 
     def delta(self, l: int, i: int) -> sp.Expr:
         if (l, i) not in self.deltas:
@@ -222,12 +244,12 @@ def _gradient_rules(derivation: Derivation, l: int, widths, instantiate):
 
 def _end_to_end(derivation, widths, compare, normalise, report):
     inst = Instance(derivation.spec, widths)
-    E = inst.E.xreplace(normalise)
+    E = substitute(inst.E, normalise)
     instantiate = _Instantiator(derivation, widths, inst.values)
     symbols = [s for s in inst.symbols if s not in normalise]
     for l in range(derivation.spec.depth, 0, -1):
         for param, rule in _gradient_rules(derivation, l, widths, instantiate):
-            ok, method = compare.same(E, param, rule.xreplace(normalise), symbols)
+            ok, method = compare.same(E, param, substitute(rule, normalise), symbols)
             report.items.append(ProofItem("end-to-end", l, param, method, ok))
 
 
@@ -258,12 +280,12 @@ def _local(derivation, widths, l, compare, normalise, report):
         for k in range(1, widths[l] + 1):
             deltas[(l, k)] = instantiate(general, {ld.symbols.index: k})
     for param, rule in _gradient_rules(derivation, l, widths, instantiate):
-        ok, method = compare.same(E, param, rule.xreplace(normalise), symbols)
+        ok, method = compare.same(E, param, substitute(rule, normalise), symbols)
         report.items.append(ProofItem("local", l, param, method, ok))
     if l > 1:
         for j, yj in enumerate(below, 1):
             rule = instantiate(ld.handed_down, {ld.below.index: j})
-            ok, method = compare.same(E, yj, rule.xreplace(normalise), symbols)
+            ok, method = compare.same(E, yj, substitute(rule, normalise), symbols)
             report.items.append(ProofItem("local", l, yj, method, ok))
 
 
@@ -279,3 +301,11 @@ def _rebase(e: sp.Indexed, rename: dict) -> sp.Indexed:
 
 def _indexed_map(expr: sp.Expr, rename: dict) -> dict:
     return {e: _rebase(e, rename) for e in expr.atoms(sp.Indexed) if e.base in rename}
+
+
+@lru_cache(maxsize=16)
+def prove_spec(spec) -> ProofReport:
+    """The proof of a spec, once per process (it does not depend on the notation)."""
+    from .derivation import derive
+
+    return prove(derive(spec))

