@@ -12,7 +12,6 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import cached_property
 
-import mpmath
 import sympy as sp
 
 from .expr import FUNCTIONS

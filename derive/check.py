@@ -25,7 +25,15 @@ from .catalog import _time_limit
 from .catalog import x as X_VAR
 from .derivation import Derivation, derive
 from .equation import (
-    Act, EquationError, Partial, Resolution, Resolver, Table, is_latex, read_side, split_sides,
+    Act,
+    EquationError,
+    Partial,
+    Resolution,
+    Resolver,
+    Table,
+    is_latex,
+    read_side,
+    split_sides,
 )
 from .errors import ExpressionError, SpecError
 from .network import E, in_range, index_symbol
@@ -581,7 +589,6 @@ class Checker:
 
     # -- diagnosis ------------------------------------------------------------------------
     def _diagnose(self, rhs, q, ev, assignments, pairs, extra, resolution) -> list[str]:
-        note = self.notation
         out = []
         if any(p.yours is None for p in pairs):
             why = next(p.why for p in pairs if p.yours is None)

@@ -49,7 +49,7 @@ def main(argv: list[str] | None = None) -> int:
         print("derive: interrupted", file=sys.stderr)
         return 130
     except BrokenPipeError:  # `derive SPEC | head`: the reader left; nothing is wrong
-        sys.stdout = open(os.devnull, "w")
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error at exit
         return 0
 
 
@@ -163,8 +163,8 @@ def terminal_text(derivation, report) -> str:
     reduction = "mean" if spec.reduction == "mean" else "sum"
     lines = [
         f"{spec.name}: {spec.title}",
-        f"network {'-'.join(map(str, spec.sizes))}, activations {', '.join(l.activation.name for l in spec.layers)}; "
-        f"loss {spec.loss.name} per sample, {reduction} over the batch; notation {note.name}",
+        (f"network {'-'.join(map(str, spec.sizes))}, activations {', '.join(l.activation.name for l in spec.layers)}; "
+         f"loss {spec.loss.name} per sample, {reduction} over the batch; notation {note.name}"),
     ]
     rows = formulas(derivation)
     for ld in derivation.layers:

@@ -15,8 +15,18 @@ import sympy as sp
 from .network import E, IndexNetwork, LayerSymbols
 from .notation import Notation, notation_for
 from .rules import (
-    ActivationRule, BackpropRule, ChainRule, DeltaRule, LinearRule, LossRule, ProductRule, Rule,
-    SoftmaxDeltaRule, SoftmaxRule, UpdateRule, d,
+    ActivationRule,
+    BackpropRule,
+    ChainRule,
+    DeltaRule,
+    LinearRule,
+    LossRule,
+    ProductRule,
+    Rule,
+    SoftmaxDeltaRule,
+    SoftmaxRule,
+    UpdateRule,
+    d,
 )
 from .spec import Spec
 

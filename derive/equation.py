@@ -24,7 +24,7 @@ import sympy as sp
 from .catalog import ACTIVATIONS, leaky_relu
 from .catalog import x as X_VAR
 from .errors import ExpressionError
-from .expr import FUNCTIONS, parse_expression
+from .expr import parse_expression
 from .network import E, index_symbol
 from .notation import Notation, base
 
@@ -307,7 +307,7 @@ def _l2s(s: str) -> sp.Expr:
         expr = latex2sympy(s)
     except RecursionError:
         raise EquationError("nested too deeply") from None
-    except Exception as exc:  # latex2sympy raises bare Exceptions for syntax errors
+    except Exception as exc:  # noqa: BLE001  latex2sympy raises bare Exceptions for syntax errors
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise EquationError(f"cannot read the LaTeX ({first})") from None
     if isinstance(expr, sp.FiniteSet) and len(expr) == 1:
@@ -450,9 +450,7 @@ def _check_tree(expr: sp.Basic) -> sp.Basic:
             floats[node] = sp.Rational(str(node))
         elif isinstance(node, (sp.Symbol, sp.Integer, sp.Rational, sp.Add, sp.Mul, sp.Sum, sp.Tuple,
                                sp.Piecewise, sp.core.relational.Relational, sp.functions.elementary.piecewise.ExprCondPair,
-                               sp.logic.boolalg.BooleanAtom, sp.core.numbers.Exp1, sp.core.numbers.Pi)):
-            continue
-        elif isinstance(node, _OK_FUNCS):
+                               sp.logic.boolalg.BooleanAtom, sp.core.numbers.Exp1, sp.core.numbers.Pi, *_OK_FUNCS)):
             continue
         elif isinstance(node, sp.Pow):
             if not node.exp.is_number and node.base is not sp.E:
@@ -467,7 +465,7 @@ def _check_tree(expr: sp.Basic) -> sp.Basic:
 
 
 def _cases(s: str, table: Table, notation: str, depth: int) -> str:
-    pattern = re.compile(r"\\begin\s*\{\s*(cases|Bmatrix|matrix)\s*\}(.*?)\\end\s*\{\s*\1\s*\}", re.S)
+    pattern = re.compile(r"\\begin\s*\{\s*(cases|Bmatrix|matrix)\s*\}(.*?)\\end\s*\{\s*\1\s*\}", re.DOTALL)
     while True:
         m = pattern.search(s)
         if not m:

@@ -167,7 +167,7 @@ class NotationLatexPrinter(LatexPrinter):
         return super()._print_Symbol(expr, style=style)
 
     def _print_Derivative(self, expr):
-        (var, count), = expr.variable_count
+        (var, _count), = expr.variable_count
         num, den = self._print(expr.expr), self._print(var)
         return r"\frac{\partial %s}{\partial %s}" % (num, den)
 
@@ -206,7 +206,7 @@ class NotationTextPrinter(StrPrinter):
         return sorted(terms, key=lambda term: term.could_extract_minus_sign())
 
     def _print_Derivative(self, expr):
-        (var, count), = expr.variable_count
+        (var, _count), = expr.variable_count
         return f"∂{self._print(expr.expr)}/∂{self._print(var)}"
 
     def _print_Sum(self, expr):

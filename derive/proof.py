@@ -14,8 +14,8 @@ in the one parameter, the others fixed), and where the difference is small also 
 from __future__ import annotations
 
 import random
-from functools import lru_cache
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 import sympy as sp
 

@@ -214,6 +214,18 @@ class UpdateRule(Rule):
 
 
 __all__ = [
-    "E", "d", "tidy", "Rule", "ChainRule", "LinearRule", "LossRule", "ActivationRule", "SoftmaxRule",
-    "DeltaRule", "SoftmaxDeltaRule", "ProductRule", "BackpropRule", "UpdateRule",
+    "ActivationRule",
+    "BackpropRule",
+    "ChainRule",
+    "DeltaRule",
+    "E",
+    "LinearRule",
+    "LossRule",
+    "ProductRule",
+    "Rule",
+    "SoftmaxDeltaRule",
+    "SoftmaxRule",
+    "UpdateRule",
+    "d",
+    "tidy",
 ]

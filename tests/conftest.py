@@ -25,5 +25,5 @@ def run_cli(*args: str, cwd: Path | None = None, timeout: float = 300) -> subpro
     """Run `python -m derive.cli ARGS` the way a user runs `derive ARGS`."""
     return subprocess.run(
         [sys.executable, "-m", "derive.cli", *args],
-        capture_output=True, text=True, cwd=cwd or ROOT, timeout=timeout,
+        capture_output=True, text=True, cwd=cwd or ROOT, timeout=timeout, check=False,
     )

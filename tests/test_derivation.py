@@ -2,6 +2,7 @@
 
 import pytest
 import sympy as sp
+from conftest import ROOT
 
 from derive import catalog
 from derive.catalog import custom_activation, find_output_form, x, y
@@ -11,8 +12,6 @@ from derive.network import E
 from derive.notation import base
 from derive.rules import d
 from derive.spec import load_spec, parse_spec
-
-from conftest import ROOT
 
 
 def net(*layers, inputs=2, loss="half_sse", notation="ijk"):
@@ -137,7 +136,7 @@ def test_custom_output_forms(text, expected):
 
 
 def test_sigmoid_derivative_peaks_at_one_quarter():
-    argmax, peak = catalog.ACTIVATIONS["sigmoid"].derivative_max
+    _, peak = catalog.ACTIVATIONS["sigmoid"].derivative_max
     assert peak == sp.Rational(1, 4)
 
 

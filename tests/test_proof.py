@@ -5,10 +5,10 @@ from dataclasses import replace
 
 import pytest
 import sympy as sp
+from conftest import EXAMPLES, run_cli
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from conftest import EXAMPLES, run_cli
 from derive.derivation import derive
 from derive.network import Instance, instance_widths
 from derive.notation import base
