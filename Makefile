@@ -35,7 +35,7 @@ bench: $(VENV)/.installed
 	$(PY) bench/bench_derive.py
 	$(PY) bench/bench_check.py
 	$(PY) bench/bench_pdf.py
-	$(PY) bench/bench_codegen.py --out bench/results_codegen.md
+	$(PY) bench/bench_codegen.py
 
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check derive codegen tests bench

@@ -317,14 +317,14 @@ def maximum_steps(activation: Activation) -> Maximum | None:
 
 
 def _maximum_in_y(activation: Activation):
-    from .catalog import _time_limit
+    from .catalog import time_limit
     from .example import Evaluator
 
     g, f = activation.output_form, activation.expr
     if g is None or isinstance(g, sp.Piecewise):
         return None
     try:
-        with _time_limit(SOLVE_SECONDS):
+        with time_limit(SOLVE_SECONDS):
             roots = [r for r in sp.solve(sp.diff(g, Y) * g, Y) if r.is_real]
     except (NotImplementedError, TimeoutError, ValueError, TypeError):
         return None
@@ -333,7 +333,7 @@ def _maximum_in_y(activation: Activation):
         if not all(e < float(value) for e in ends):
             return None  # f' is larger towards an end: no maximum
         try:
-            with _time_limit(SOLVE_SECONDS):
+            with time_limit(SOLVE_SECONDS):
                 xs = [v for v in sp.solve(sp.Eq(f, r), X) if v.is_real]
         except (NotImplementedError, TimeoutError, ValueError, TypeError):
             xs = []
@@ -343,12 +343,12 @@ def _maximum_in_y(activation: Activation):
 
 
 def _maximum(df: sp.Expr):
-    from .catalog import _time_limit
+    from .catalog import time_limit
     from .example import Evaluator
 
     second = sp.diff(df, X)
     try:
-        with _time_limit(SOLVE_SECONDS):
+        with time_limit(SOLVE_SECONDS):
             roots = [r for r in sp.solve(second, X) if r.is_real]
     except (NotImplementedError, TimeoutError, ValueError, TypeError):
         roots = None

@@ -72,7 +72,7 @@ def _tidy(e: sp.Expr) -> sp.Expr:
 
 
 @contextmanager
-def _time_limit(seconds: float):
+def time_limit(seconds: float):
     """Stop a SymPy search that runs away (only possible in the main thread)."""
     if threading.current_thread() is not threading.main_thread():
         yield
@@ -117,7 +117,7 @@ def _candidates(f: sp.Expr, df: sp.Expr) -> list[sp.Expr]:
         return _piecewise_candidates(f, df)
     found = _atom_candidates(f, df)
     try:
-        with _time_limit(5):
+        with time_limit(5):
             inverses = sp.solve(sp.Eq(y, f), x)
             found += [sp.simplify(df.xreplace({x: inverse})) for inverse in inverses]
     except (NotImplementedError, TimeoutError, ValueError, TypeError):
@@ -137,7 +137,7 @@ def _atom_candidates(f: sp.Expr, df: sp.Expr) -> list[sp.Expr]:
         if x in f_a.free_symbols | df_a.free_symbols:
             continue
         try:
-            with _time_limit(2):
+            with time_limit(2):
                 found += [sp.simplify(df_a.xreplace({a: value})) for value in sp.solve(sp.Eq(y, f_a), a)]
         except (NotImplementedError, TimeoutError, ValueError, TypeError):
             continue
@@ -199,7 +199,7 @@ def _maximum(df: sp.Expr):
     if df.has(sp.Piecewise) or df.is_number:
         return None
     try:
-        with _time_limit(5):
+        with time_limit(5):
             critical = [c for c in sp.solve(sp.diff(df, x), x) if c.is_real]
     except (NotImplementedError, TimeoutError, ValueError, TypeError):
         return None

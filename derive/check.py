@@ -21,7 +21,7 @@ from fractions import Fraction
 
 import sympy as sp
 
-from .catalog import _time_limit
+from .catalog import time_limit
 from .catalog import x as X_VAR
 from .derivation import Derivation, derive
 from .equation import (
@@ -1059,7 +1059,7 @@ def main(argv: list[str] | None = None) -> int:
     except SystemExit as exc:
         return 0 if exc.code == 0 else 2
     try:
-        with _time_limit(TIME_LIMIT):
+        with time_limit(TIME_LIMIT):
             report, out, data = check(args.spec, args.equation, args.notation)
     except TimeoutError:
         return _fail(f"gave up after {TIME_LIMIT} s: the equation is too expensive to evaluate", args.json)

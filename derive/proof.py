@@ -19,7 +19,7 @@ from functools import lru_cache
 
 import sympy as sp
 
-from .catalog import _time_limit
+from .catalog import time_limit
 from .derivation import Derivation
 from .network import Instance, instance_widths
 from .notation import base
@@ -155,7 +155,7 @@ class _Comparer:
         if difference is not None and sp.count_ops(difference) <= SYMBOLIC_MAX_OPS \
                 and not difference.has(sp.Piecewise):
             try:
-                with _time_limit(SYMBOLIC_SECONDS):  # a safety net only: the size bound keeps this quick
+                with time_limit(SYMBOLIC_SECONDS):  # a safety net only: the size bound keeps this quick
                     if sp.simplify(difference) == 0:
                         return True, "symbolic"
             except TimeoutError:

@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import hashlib
-import signal
 import tempfile
-import threading
 import types
 from pathlib import Path
 
@@ -21,6 +18,7 @@ from codegen.cli import main
 from codegen.gradcheck import load_module
 from codegen.render import generate
 from derive import catalog
+from derive.catalog import time_limit
 from derive.network import Instance
 from derive.spec import parse_spec
 
@@ -171,25 +169,6 @@ def numeric_gradients(module, params, X, T, eps=1e-6):
             out[i] = (up - down) / (2 * eps)
         grads[key] = g
     return grads
-
-
-@contextlib.contextmanager
-def time_limit(seconds: float):
-    """Raise TimeoutError in the main thread after `seconds` (SymPy can run away on a big explicit instance)."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def stop(*_):
-        raise TimeoutError
-
-    previous = signal.signal(signal.SIGALRM, stop)
-    signal.setitimer(signal.ITIMER_REAL, seconds)
-    try:
-        yield
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, previous)
 
 
 def sympy_loss(spec, params, X, T):
