@@ -116,7 +116,7 @@ def _layer(net: IndexNetwork, l: int, above: LayerDerivation | None) -> LayerDer
         steps.append(loss_step)
         dEdy = loss_step.rhs
     else:
-        dEdy = above.handed_down.xreplace({below_index(above): a})
+        dEdy = above.handed_down.xreplace({above.below.index: a})
 
     # (3): δ = ∂E/∂u, through the activation
     act = this.activation
@@ -156,7 +156,3 @@ def _layer(net: IndexNetwork, l: int, above: LayerDerivation | None) -> LayerDer
     steps.append(UpdateRule(l, w, w, d(E, w), role="9"))
     return LayerDerivation(this, below, above is None, steps, dEdy, dydu, delta, dEdw.rhs,
                            dEdb.rhs if dEdb else None, handed_down)
-
-
-def below_index(ld: LayerDerivation) -> sp.Symbol:
-    return ld.below.index

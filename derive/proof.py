@@ -14,8 +14,7 @@ in the one parameter, the others fixed), and where the difference is small also 
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass, field
-from functools import lru_cache
+from dataclasses import dataclass, field, replace
 
 import sympy as sp
 
@@ -290,8 +289,6 @@ def _local(derivation, widths, l, compare, normalise, report):
 
 
 def _one_layer_spec(spec, l, widths):
-    from dataclasses import replace
-
     return replace(spec, inputs=widths[l - 1], layers=(spec.layers[l - 1],))
 
 
@@ -302,10 +299,3 @@ def _rebase(e: sp.Indexed, rename: dict) -> sp.Indexed:
 def _indexed_map(expr: sp.Expr, rename: dict) -> dict:
     return {e: _rebase(e, rename) for e in expr.atoms(sp.Indexed) if e.base in rename}
 
-
-@lru_cache(maxsize=16)
-def prove_spec(spec) -> ProofReport:
-    """The proof of a spec, once per process (it does not depend on the notation)."""
-    from .derivation import derive
-
-    return prove(derive(spec))

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import re
 import tomllib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -98,8 +98,6 @@ class Spec:
         return self.layers[-1]
 
     def with_notation(self, notation: str) -> Spec:
-        from dataclasses import replace
-
         return replace(self, notation=notation)
 
 
@@ -232,8 +230,6 @@ def _build(r: _Reader) -> Spec:
         dtype=r.choice("dtype", DTYPES, "float64"),
         source=r.source,
     )
-    from dataclasses import replace
-
     example = _example(r, spec) if "example" in r.table else None
     return replace(spec, example=example, train=_train(r))
 
