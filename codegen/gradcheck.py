@@ -77,6 +77,17 @@ def random_problem(module: ModuleType, seed: int, samples: int, dtype=np.float64
     return params, X.astype(dtype), T.astype(dtype)
 
 
+def central_difference(module: ModuleType, params: dict, X, T, flat: np.ndarray, i: int, eps: float) -> float:
+    """d loss / d flat[i] by central differences; `flat` is a view of one parameter, restored after."""
+    keep = flat[i]
+    flat[i] = keep + eps
+    up = module.loss(params, X, T)
+    flat[i] = keep - eps
+    down = module.loss(params, X, T)
+    flat[i] = keep
+    return (up - down) / (2 * eps)
+
+
 def check_module(module: ModuleType, *, seed: int = 0, samples: int = 8, eps: float = 1e-6,
                  per_param: int = 24) -> Report:
     """Compare gradients() with central differences of loss() on `per_param` entries of each parameter."""
@@ -93,15 +104,7 @@ def check_module(module: ModuleType, *, seed: int = 0, samples: int = 8, eps: fl
                 raise NotAModule(f"gradients()[{name!r}] has shape {g.shape}, parameter has {value.shape}")
             flat = value.reshape(-1)
             picks = np.arange(flat.size) if flat.size <= per_param else rng.choice(flat.size, per_param, replace=False)
-            numeric = np.empty(len(picks))
-            for n, i in enumerate(picks):
-                keep = flat[i]
-                flat[i] = keep + eps
-                up = module.loss(params, X, T)
-                flat[i] = keep - eps
-                down = module.loss(params, X, T)
-                flat[i] = keep
-                numeric[n] = (up - down) / (2 * eps)
+            numeric = np.array([central_difference(module, params, X, T, flat, i, eps) for i in picks])
             analytic = g.reshape(-1)[picks]
             diff = np.abs(analytic - numeric)
             scale = max(np.abs(analytic).max(initial=0.0), np.abs(numeric).max(initial=0.0), 1e-12)

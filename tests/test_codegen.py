@@ -15,7 +15,7 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from codegen.cli import main
-from codegen.gradcheck import load_module
+from codegen.gradcheck import central_difference, load_module
 from codegen.render import generate
 from derive import catalog
 from derive.catalog import time_limit
@@ -160,13 +160,7 @@ def numeric_gradients(module, params, X, T, eps=1e-6):
         g = np.zeros_like(value)
         flat, out = value.reshape(-1), g.reshape(-1)
         for i in range(flat.size):
-            keep = flat[i]
-            flat[i] = keep + eps
-            up = module.loss(params, X, T)
-            flat[i] = keep - eps
-            down = module.loss(params, X, T)
-            flat[i] = keep
-            out[i] = (up - down) / (2 * eps)
+            out[i] = central_difference(module, params, X, T, flat, i, eps)
         grads[key] = g
     return grads
 
