@@ -236,28 +236,25 @@ def _group(s: str, i: int) -> tuple[str, int]:
             if m:
                 return m.group(0), i + len(m.group(0))
         return s[i], i + 1
-    depth = 0
-    for j in range(i, len(s)):
-        if s[j] == "{":
-            depth += 1
-        elif s[j] == "}":
-            depth -= 1
-            if depth == 0:
-                return s[i + 1:j], j + 1
-    raise EquationError("unbalanced braces")
+    return _matched(s, i, "{", "}", "braces")
 
 
 def _paren(s: str, i: int) -> tuple[str, int]:
     """The parenthesised group starting at s[i] == '(' and the index after it."""
+    return _matched(s, i, "(", ")", "parentheses")
+
+
+def _matched(s: str, i: int, opening: str, closing: str, what: str) -> tuple[str, int]:
+    """The inside of the group opened at s[i] and the index after its matching close."""
     depth = 0
     for j in range(i, len(s)):
-        if s[j] == "(":
+        if s[j] == opening:
             depth += 1
-        elif s[j] == ")":
+        elif s[j] == closing:
             depth -= 1
             if depth == 0:
                 return s[i + 1:j], j + 1
-    raise EquationError("unbalanced parentheses")
+    raise EquationError(f"unbalanced {what}")
 
 
 _DIFF = re.compile(r"\s*(\\partial(?![A-Za-z])|d(?![a-z]{2}))")
