@@ -60,8 +60,18 @@ class Report:
     eps: float
 
     @property
+    def finite(self) -> bool:
+        return all(np.isfinite(p.error) for p in self.params)
+
+    @property
     def worst(self) -> float:
+        """The largest error; NaN when some gradient or central difference is not finite."""
+        if not self.finite:
+            return float("nan")
         return max((p.error for p in self.params), default=0.0)
+
+    def passed(self, tol: float) -> bool:
+        return self.finite and self.worst <= tol
 
 
 def random_problem(module: ModuleType, seed: int, samples: int, dtype=np.float64):
@@ -89,13 +99,23 @@ def central_difference(module: ModuleType, params: dict, X, T, flat: np.ndarray,
 
 
 def check_module(module: ModuleType, *, seed: int = 0, samples: int = 8, eps: float = 1e-6,
-                 per_param: int = 24) -> Report:
-    """Compare gradients() with central differences of loss() on `per_param` entries of each parameter."""
+                 per_param: int = 24, problem: tuple | None = None) -> Report:
+    """Compare gradients() with central differences of loss() on `per_param` entries of each parameter.
+
+    The point is `random_problem(module, seed, samples)`, or `problem` = (params, X, T) where given (e.g.
+    inside the domain of a log or sqrt activation); `params` is copied, not changed. An entry whose
+    gradient or central difference is not finite makes that parameter's error NaN (a failed check).
+    """
     saved = getattr(module, "DTYPE", None)
     module.DTYPE = np.float64
     try:
         rng = np.random.default_rng(seed + 1)
-        params, X, T = random_problem(module, seed, samples)
+        if problem is None:
+            params, X, T = random_problem(module, seed, samples)
+        else:
+            params, X, T = problem
+            params = {key: np.array(value, dtype=np.float64) for key, value in params.items()}
+            X, T = np.asarray(X, dtype=np.float64), np.asarray(T, dtype=np.float64)
         grads = module.gradients(params, X, T)
         results = []
         for name, value in params.items():
@@ -107,12 +127,17 @@ def check_module(module: ModuleType, *, seed: int = 0, samples: int = 8, eps: fl
             numeric = np.array([central_difference(module, params, X, T, flat, i, eps) for i in picks])
             analytic = g.reshape(-1)[picks]
             diff = np.abs(analytic - numeric)
-            scale = max(np.abs(analytic).max(initial=0.0), np.abs(numeric).max(initial=0.0), 1e-12)
-            worst = int(np.argmax(diff)) if diff.size else 0
+            finite = np.isfinite(analytic) & np.isfinite(numeric)
+            if not finite.all():
+                worst = int(np.argmin(finite))
+                error = float("nan")
+            else:
+                scale = max(np.abs(analytic).max(initial=0.0), np.abs(numeric).max(initial=0.0), 1e-12)
+                worst = int(np.argmax(diff)) if diff.size else 0
+                error = float(diff.max(initial=0.0) / scale)
             index = np.unravel_index(picks[worst], value.shape) if diff.size else ()
-            results.append(ParamCheck(name, len(picks), float(diff.max(initial=0.0) / scale),
-                                      tuple(int(i) for i in index)))
-        return Report(tuple(results), samples, eps)
+            results.append(ParamCheck(name, len(picks), error, tuple(int(i) for i in index)))
+        return Report(tuple(results), len(X), eps)
     finally:
         if saved is not None:
             module.DTYPE = saved
@@ -127,6 +152,9 @@ def main_gradcheck(path: str, tol: float, seed: int, out=None) -> int:
           f"eps={report.eps:g}, {report.samples} samples, float64", file=out)
     for p in report.params:
         print(f"  {p.name:>4} {p.checked:4d} entries  max rel error {p.error:.2e}  at {p.worst_index}", file=out)
-    verdict = "OK" if report.worst <= tol else "FAILED"
+    if not report.finite:
+        print("gradients or central differences are not finite at this random point (NaN or inf: a function "
+              "outside its domain, such as log or sqrt of a negative number, or an overflow)", file=out)
+    verdict = "OK" if report.passed(tol) else "FAILED"
     print(f"worst relative error {report.worst:.3e} (tolerance {tol:g}): {verdict}", file=out)
-    return 0 if report.worst <= tol else 1
+    return 0 if report.passed(tol) else 1

@@ -9,17 +9,31 @@ onto whole arrays (Y2, T, U2) and printed by `printer`; the products of (4), (5)
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 
+import numpy as np
 import sympy as sp
 
 from derive import catalog
 from derive.derivation import Derivation, LayerDerivation, derive
 from derive.notation import base
-from derive.rules import DeltaRule, ProductRule, SoftmaxDeltaRule
+from derive.rules import ActivationRule, DeltaRule, ProductRule, SoftmaxDeltaRule
 from derive.spec import DEFAULT_LR, OPTIMIZERS, Spec
 
-from .printer import RowSum, Sigmoid, print_array, print_lines, stabilize
+from .printer import (
+    RowSum,
+    Sigmoid,
+    UnprintableError,
+    float_values,
+    helper_names,
+    helper_source,
+    misses,
+    print_array,
+    print_lines,
+    reference,
+    stabilize,
+)
 
 
 class CodegenError(RuntimeError):
@@ -66,7 +80,8 @@ class ModulePlan:
     loss_names: set[str]  # the arrays the loss expression reads
     loss_comment: str
     loss_divisor: str  # Python expression dividing np.sum(...) (batch mean, mean over outputs)
-    uses_sigmoid: bool
+    helpers: list[str]  # the source of each helper function the lines call (_sigmoid, _erf, ...)
+    domains: list[str]  # where a function of the network is real only on part of the line: "layer 1: u > 0 (log)"
     uses_softmax: bool
     optimizer: str  # the spec's default optimizer, as a constructor call
     optimizer_defaults: dict[str, dict[str, str]]
@@ -108,24 +123,92 @@ def _plain(expr: sp.Expr) -> str:
     return sp.sstr(expr)
 
 
+# Points where every printed form of an activation and of its derivative is checked against the exact
+# value (mpmath): small, moderate and extreme |u|, both signs; 40 and 720 lie just past 36.7 and 709.8,
+# where 1 - sigmoid(u) rounds to 0 and exp(u) overflows in float64.
+PROBE_U = tuple(sorted(sign * p for p in (1e-8, 0.3, 1.1, 2.6, 7.3, 19.0, 40.0, 90.0, 200.0, 400.0, 720.0, 1000.0)
+                       for sign in (1, -1)))
+U_ARRAY, Y_ARRAY = array("U"), array("Y")
+
+
+@dataclass(frozen=True)
+class ActivationForms:
+    """How one activation is printed: y = f(u), and ∂y/∂u in y (the derivation's output form) or in u.
+
+    Each is the first of its candidates (stabilized, then as written) that is finite and right to 1e-6 at
+    every probe point where the exact value is a float; a rewrite that overflows where the function does
+    not is never kept. With no such candidate, the one that misses fewest points.
+    """
+
+    forward_stable: bool  # y = stabilize(f(u)), else f(u) as written
+    derivative_in_y: bool  # the output form g(y); else f'(u)
+    derivative_stable: bool  # stabilized (in y or in u), else as written
+    output_form_unsafe: bool  # an output form exists but is not finite/right everywhere in float64
+
+    def forward(self, act: catalog.Activation, u: sp.Expr) -> sp.Expr:
+        value = act.expr.xreplace({catalog.x: u})
+        return stabilize(value) if self.forward_stable else value
+
+    def derivative(self, expr: sp.Expr) -> sp.Expr:
+        return stabilize(expr) if self.derivative_stable else expr
+
+
+def _first_sound(candidates: list[tuple[object, sp.Expr, dict]], exact: list) -> object | None:
+    """The key of the first candidate (key, expr, arrays) that misses no point, else of the one missing fewest."""
+    best, fewest = None, None
+    for key, expr, arrays in candidates:
+        try:
+            missed = misses(float_values(expr, arrays), exact)
+        except UnprintableError:
+            continue
+        if missed == 0:
+            return key
+        if fewest is None or missed < fewest:
+            best, fewest = key, missed
+    return best
+
+
+@lru_cache(maxsize=1024)
+def activation_forms(act: catalog.Activation) -> ActivationForms:
+    """Choose the printed forms of an elementwise activation by evaluating them (see ActivationForms)."""
+    u_values = {"U": np.array(PROBE_U)}
+    f_u = act.expr.xreplace({catalog.x: U_ARRAY})
+    forward = [(True, stabilize(f_u), u_values)]
+    if forward[0][1] != f_u:
+        forward.append((False, f_u, u_values))
+    forward_stable = _first_sound(forward, reference(act.expr, catalog.x, PROBE_U))
+    if forward_stable is None:
+        print_array(forward[0][1])  # raises UnprintableError, naming what has no NumPy form
+    chosen = next(expr for key, expr, _ in forward if key == forward_stable)
+    # y as the module computes it: an output form is checked on these values, not on exact ones
+    y_values = {"Y": np.array([np.nan if v is None else v for v in float_values(chosen, u_values)])}
+
+    df_u = act.derivative.xreplace({catalog.x: U_ARRAY})
+    derivative = []
+    if act.output_form is not None:
+        g_y = act.output_form.xreplace({catalog.y: Y_ARRAY})
+        derivative.append(((True, True), stabilize(g_y), y_values))
+    derivative.append(((False, True), stabilize(df_u), u_values))
+    if derivative[-1][1] != df_u:
+        derivative.append(((False, False), df_u, u_values))
+    choice = _first_sound(derivative, reference(act.derivative, catalog.x, PROBE_U))
+    if choice is None:
+        print_array(derivative[-1][1])  # raises UnprintableError
+    in_y, stable = choice
+    return ActivationForms(bool(forward_stable), in_y, stable, act.output_form is not None and not in_y)
+
+
 def _relu_like(act: catalog.Activation) -> bool:
     """He initialisation for activations that grow like x on the right and flatten (slope in [0, 1)) on the left.
 
-    Decided from the activation's expression by evaluating f(x)/x far out (x = ±10^4) with 30 digits.
+    Decided from the activation's expression by evaluating f(x)/x far out (x = ±10^4) with 30 digits; a
+    value that overflows, is complex or undefined there means "not ReLU-like" (Glorot).
     """
     if act.is_softmax:
         return False
-    x = catalog.x
-    slopes = []
-    for point in (10**4, -(10**4)):
-        try:
-            value = (act.expr / x).xreplace({x: sp.Integer(point)}).evalf(30)
-        except (TypeError, ValueError, ZeroDivisionError):
-            return False
-        if not (value.is_real and value.is_finite):
-            return False
-        slopes.append(float(value))
-    plus, minus = slopes
+    plus, minus = reference(act.expr / catalog.x, catalog.x, (10**4, -(10**4)))
+    if plus is None or minus is None:
+        return False
     return abs(plus - 1) < 1e-3 and -1e-9 <= minus < 1 - 1e-3
 
 
@@ -138,7 +221,7 @@ def _forward_lines(l: int, act: catalog.Activation, below: str, bias: bool, keep
     if act.is_softmax:
         lines.append(f"{Y}, LSE{l} = _softmax({U})" if fused_softmax else f"{Y}, _ = _softmax({U})")
         return lines
-    value = stabilize(act.expr.xreplace({catalog.x: array(U)}))
+    value = activation_forms(act).forward(act, array(U))
     if value == array(U):
         lines.append(f"{Y} = {U}  # identity")
         return lines
@@ -151,15 +234,26 @@ def _forward_lines(l: int, act: catalog.Activation, below: str, bias: bool, keep
     return lines
 
 
+def _dydu(ld: LayerDerivation, sizes: dict) -> sp.Expr:
+    """∂y/∂u of the layer on arrays, in the form activation_forms chose: the derivation's own (in y where it
+    has an output form), or its f'(u) where that form is not safe in floating point."""
+    act = ld.symbols.activation
+    forms = activation_forms(act)
+    step = ld.step(ActivationRule)
+    expr = step.rhs if forms.derivative_in_y or act.output_form is None else step.in_u
+    return forms.derivative(_index_form(ld, expr, sizes))
+
+
 def _delta_expression(ld: LayerDerivation, sizes: dict) -> sp.Expr:
     """δ of the layer on arrays, hidden layers with ∂E/∂y (the Σ_r δ_r w_jr of (6)) as the array G."""
     if ld.is_output:
         delta = _index_form(ld, ld.delta, sizes)
-        if delta.has(array(f"U{ld.l}")):
-            # no output form: keep the factors of the delta rule apart, each stable in u
-            step = ld.step(DeltaRule)
-            if step is not None:
-                delta = stabilize(_index_form(ld, step.dEdy, sizes)) * stabilize(_index_form(ld, step.dydu, sizes))
+        step = ld.step(DeltaRule)
+        in_u = step is not None and (delta.has(array(f"U{ld.l}"))
+                                     or activation_forms(ld.symbols.activation).output_form_unsafe)
+        if in_u:
+            # no (safe) output form: keep the factors of the delta rule apart, each stable
+            return stabilize(_index_form(ld, step.dEdy, sizes)) * _dydu(ld, sizes)
         return stabilize(delta)
     g = array(f"G{ld.l}")
     step = ld.step(DeltaRule)
@@ -170,7 +264,7 @@ def _delta_expression(ld: LayerDerivation, sizes: dict) -> sp.Expr:
     rest = sp.Mul(*[f for f in sp.Mul.make_args(delta) if f != g])
     if g in rest.free_symbols or g not in delta.free_symbols:
         raise CodegenError(f"layer {ld.l}: delta {ld.delta} is not a multiple of dE/dy")
-    return sp.Mul(g, stabilize(rest), evaluate=False)
+    return sp.Mul(g, _dydu(ld, sizes), evaluate=False)
 
 
 def _check_products(ld: LayerDerivation):
@@ -188,6 +282,17 @@ def _equation(ld: LayerDerivation) -> str:
     return "3" if ld.is_output else "7"
 
 
+def _dydu_comment(ld: LayerDerivation) -> str:
+    """Which ∂y/∂u the hidden δ lines use, and why u is kept when it is."""
+    forms = activation_forms(ld.symbols.activation)
+    if forms.output_form_unsafe:
+        in_u = ld.step(ActivationRule).in_u
+        return (f"#     with ∂y/∂u = {_plain(in_u)} (u is kept: the form in y, {_plain(ld.dydu)}, "
+                "is not finite and exact in floating point for every u)")
+    suffix = " (no form in y: u is kept)" if ld.dydu is not None and ld.dydu.has(ld.symbols.u) else ""
+    return f"#     with ∂y/∂u = {_plain(ld.dydu)}{suffix}"
+
+
 def _backward_lines(ld: LayerDerivation, delta: sp.Expr, below: str, scale: bool) -> list[str]:
     l, s = ld.l, ld.symbols
     D, Y = f"D{l}", f"Y{l}"
@@ -199,10 +304,11 @@ def _backward_lines(ld: LayerDerivation, delta: sp.Expr, below: str, scale: bool
         step = ld.step(SoftmaxDeltaRule)
         if step is not None and step.uses_target_sum:
             lines.append("#     using Σ_r t_r = 1 (each row of T sums to one)")
+        if step is None and activation_forms(ld.symbols.activation).output_form_unsafe:
+            lines.append(_dydu_comment(ld))
     else:
         lines.append(f"# ({_equation(ld)}) δ_{index} = ∂E/∂y_{index} ∂y_{index}/∂u_{index} = {_plain(ld.delta)}")
-        lines.append(f"#     with ∂y/∂u = {_plain(ld.dydu)}" + ("" if ld.dydu is None or not ld.dydu.has(s.u) else
-                                                                 " (no form in y: u is kept)"))
+        lines.append(_dydu_comment(ld))
     full = {array(Y), array(f"U{l}"), array(T), array(f"G{l}")}
     outside_sums = delta.replace(lambda e: isinstance(e, RowSum), lambda e: sp.Integer(1))
     g = array(f"G{l}")
@@ -244,10 +350,39 @@ def _loss_expression(spec: Spec, L: int, sizes: dict) -> tuple[sp.Expr, bool]:
         if act.is_softmax:
             fused = loss.xreplace({catalog.y: sp.exp(U - array(f"LSE{L}")), catalog.t: Tt})
             return stabilize(sp.expand_log(fused, force=True)), True
-        value = stabilize(act.expr.xreplace({catalog.x: U}))
+        value = activation_forms(act).forward(act, U)
         if value.has(Sigmoid):
             return stabilize(loss.xreplace({catalog.y: value, catalog.t: Tt})), True
     return stabilize(loss.xreplace({catalog.y: Y, catalog.t: Tt})), False
+
+
+def _restrictions(expr: sp.Expr, var: sp.Symbol, shown: sp.Symbol) -> list[str]:
+    """The conditions under which expr (in var) is real: log(a) needs a > 0, sqrt(a) and other fractional
+    powers a >= 0; those SymPy proves for every real var (log(1 + x**2), sqrt(exp(x))) are left out."""
+    found = []
+    for node in sp.preorder_traversal(expr):
+        if isinstance(node, sp.log) and node.args[0].is_positive is not True:
+            found.append(f"{_plain(node.args[0].xreplace({var: shown}))} > 0 (log)")
+        elif node.is_Pow and not node.exp.is_integer and node.base.is_nonnegative is not True:
+            kind = "sqrt" if abs(node.exp) == sp.S.Half else f"power {node.exp}"
+            found.append(f"{_plain(node.base.xreplace({var: shown}))} >= 0 ({kind})")
+    return list(dict.fromkeys(found))
+
+
+def _domains(spec: Spec) -> list[str]:
+    """Where the network's functions are real only on part of the line: "layer 1: u > 0 (log)", one line
+    per layer (and the loss) that has such a function."""
+    notes = []
+    for l, layer in enumerate(spec.layers, 1):
+        if not layer.activation.is_softmax:
+            conditions = _restrictions(layer.activation.expr, catalog.x, sp.Symbol("u"))
+            if conditions:
+                notes.append(f"layer {l}: {', '.join(conditions)}")
+    if spec.loss.custom:
+        conditions = _restrictions(spec.loss.expr, catalog.y, catalog.y)
+        if conditions:
+            notes.append(f"the loss: {', '.join(conditions)}")
+    return notes
 
 
 def _optimizer_call(spec: Spec) -> str:
@@ -299,7 +434,7 @@ def plan_module(spec: Spec, dtype: str | None = None, derivation: Derivation | N
     loss_lines = print_lines(loss_expr, "E", "e")
     optimizer_defaults = {name: {"lr": repr(DEFAULT_LR[name]), **{k: repr(v) for k, v in params.items()}}
                           for name, params in OPTIMIZERS.items()}
-    text = "\n".join(line for p in plans for line in p.forward + p.backward) + "\n".join(loss_lines)
+    text = "\n".join([*(line for p in plans for line in p.forward + p.backward), *loss_lines])
     return ModulePlan(
         spec=spec,
         dtype=dtype or spec.dtype,
@@ -311,7 +446,8 @@ def plan_module(spec: Spec, dtype: str | None = None, derivation: Derivation | N
         loss_names={s.name for s in loss_expr.free_symbols},
         loss_comment=_plain(d.loss),
         loss_divisor=" * ".join(divisor),
-        uses_sigmoid="_sigmoid(" in text,
+        helpers=[helper_source(name) for name in helper_names(text)],
+        domains=_domains(spec),
         uses_softmax=any(layer.activation.is_softmax for layer in spec.layers),
         optimizer=_optimizer_call(spec),
         optimizer_defaults=optimizer_defaults,

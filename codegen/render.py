@@ -57,6 +57,7 @@ def render(plan: ModulePlan) -> str:
         "reduction": spec.reduction,
         "dtype": plan.dtype,
         "loss_comment": docstring_text(plan.loss_comment),
+        "domains": [docstring_text(line) for line in plan.domains],
         "objective_text": ("the mean over samples" if spec.reduction == "mean" else "the sum over samples")
         + " of E = " + docstring_text(plan.loss_comment),
         "n_out": spec.sizes[-1],
