@@ -10,14 +10,16 @@ where f' peaks (sigmoid: f''(0) = 0, f'(0) = 1/4). Printers live in `derive.docu
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 
 import mpmath
 import sympy as sp
 
-from .catalog import Activation
+from .catalog import PROBE_POINTS, Activation, time_limit
 from .catalog import x as X
 from .catalog import y as Y
+from .example import Evaluator
 
 D = sp.Derivative
 ONE = sp.S.One  # a singleton: fine as a dataclass default
@@ -239,10 +241,28 @@ def derivative_steps(activation: Activation) -> list[Step]:
         steps.append(Step(current, ("direct",)))
     final = activation.derivative
     if current != final:
-        if sp.simplify(current - final) != 0 and not isinstance(final, sp.Piecewise):
+        if not isinstance(final, sp.Piecewise) and not _same_slope(current, final, activation):
             raise AssertionError(f"derivative steps of {activation.name} reach {current}, not {final}")
         steps.append(Step(final, ("simplify",)))
     return steps
+
+
+def _same_slope(a: sp.Expr, b: sp.Expr, activation: Activation) -> bool:
+    """a == b as slopes of f: simplified to zero, or equal to 30 digits at every probe point where f is
+    defined (pi |x|^(pi - 1) sign(x) and pi |x|^pi sign(x) / |x|, which simplify cannot join)."""
+    if _equal(a, b):
+        return True
+    compared = 0
+    for point in PROBE_POINTS:
+        if real_at(activation.expr, point) is None:
+            continue
+        va, vb = real_at(a, point), real_at(b, point)
+        if va is None and vb is None:
+            continue
+        if va is None or vb is None or abs(va - vb) > mpmath.mpf(10) ** -30 * (1 + abs(vb)):
+            return False
+        compared += 1
+    return compared >= 3
 
 
 def output_form_steps(activation: Activation) -> list[Step] | None:
@@ -287,22 +307,83 @@ class Maximum:
     exact: bool = True  # False: located numerically (f'' = 0 has no closed-form root SymPy finds quickly)
 
 
+@dataclass(frozen=True)
+class Unbounded:
+    """f' has no upper bound on the real domain of f: x**3 at both ends, tan(x/4) at its poles, sqrt(x) at 0."""
+
+
+@dataclass(frozen=True)
+class Supremum:
+    """f' approaches `value` at one end, x -> `end` (oo or -oo), without reaching it (softplus: 1 as x -> oo)."""
+
+    value: sp.Expr
+    end: sp.Expr
+
+
 SOLVE_SECONDS = 1.0
+LIMIT_SECONDS = 1.5
 GRID = [i / 20 for i in range(-200, 201)]  # x in [-10, 10]
+TOLERANCE = 1e-9
 
 
-def maximum_steps(activation: Activation) -> Maximum | None:
+def real_at(expr: sp.Expr, v) -> mpmath.mpf | None:
+    """expr at x = v, or None where it is undefined on the real line (log of a negative number, a pole)."""
+    value = Evaluator({X: mpmath.mpf(v)})(expr)
+    return None if mpmath.isnan(value) or mpmath.isinf(value) else value
+
+
+def slopes(activation: Activation, points) -> list:
+    """f' at those points where f itself is defined (1/(1 + x) is no slope of log(1 + x) at x = -5)."""
+    found = []
+    for point in points:
+        if real_at(activation.expr, point) is not None:
+            value = real_at(activation.derivative, point)
+            if value is not None:
+                found.append(value)
+    return found
+
+
+def _above(a, b) -> bool:
+    """a > b beyond rounding."""
+    return float(a) > float(b) + TOLERANCE * (1 + abs(float(b)))
+
+
+@functools.lru_cache(maxsize=256)
+def maximum_steps(activation: Activation) -> Maximum | Unbounded | Supremum | None:
     """Where f' peaks: f''(x) = 0 (and in y when f' has an output form), and the value there.
 
     With an output form g (f' = g(y)), f'' = g'(y) g(y) is a polynomial-like equation in y, solved
     exactly (sigmoid: y = 1/2, so x = 0 and f' = 1/4); else a short symbolic try in x, else the root
-    of f'' found numerically beside the largest f' on a grid (None when f' grows towards an end).
+    of f'' found numerically beside the largest f' on a grid. A peak is reported only when it is the
+    maximum over the whole real domain: it must equal SymPy's supremum of f' where SymPy finds one,
+    else beat both limits at infinity; every sample on the grid must lie below it. Where there is no
+    maximum the answer says why: `Unbounded` (x**3, tan, sqrt at 0), `Supremum` (softplus: 1, never
+    reached), or None when it cannot be told.
     """
     df = activation.derivative
     if isinstance(df, sp.Piecewise) or df.is_number:
         return None
-    found = _maximum_in_y(activation) or _maximum(df)
+    samples = slopes(activation, GRID)
+    sup = activation.derivative_sup
+    if sup is not None and sup.is_finite and any(_above(v, sup) for v in samples):
+        sup = None  # SymPy's bound is beaten on the grid: do not trust it
+    if sup is sp.oo:
+        return Unbounded()
+    ends = _end_limits(activation) if sup is None else {}  # without a supremum, the ends decide
+    if sp.oo in ends.values():
+        return Unbounded()
+    found = None
+    for finder in (_maximum_in_y, _maximum):
+        candidate = finder(activation)
+        if candidate is not None and _is_maximum(candidate[1], sup, ends, samples, activation):
+            found = candidate
+            break
     if found is None:
+        if sup is None:
+            return None
+        approached = [end for end, limit in _end_limits(activation).items() if limit == sup]
+        if approached and all(_above(sup, v) for v in samples):
+            return Supremum(sup, approached[0])  # approached at an end, below it everywhere sampled
         return None
     argmax, value, exact = found if len(found) == 3 else (*found, True)
     second = sp.factor(sp.together(sp.diff(df, X)))
@@ -316,10 +397,43 @@ def maximum_steps(activation: Activation) -> Maximum | None:
     return Maximum(flip_signs(second), flip_signs(in_y), argmax, value, exact)
 
 
-def _maximum_in_y(activation: Activation):
-    from .catalog import time_limit
-    from .example import Evaluator
+def _end_limits(activation: Activation) -> dict:
+    """{oo: lim f'(x) as x -> oo, -oo: ...}, for the ends of f's domain where SymPy finds a real limit (or
+    +-oo) quickly."""
+    df, domain = activation.derivative, activation.domain
+    out = {}
+    for end in (end for end in (sp.oo, -sp.oo) if end in (domain.inf, domain.sup)):
+        try:
+            with time_limit(LIMIT_SECONDS):
+                limit = sp.limit(df, X, end)
+        except (NotImplementedError, TimeoutError, ValueError, TypeError, AttributeError):
+            continue
+        if limit in (sp.oo, -sp.oo) or (limit.is_real and limit.is_finite):
+            out[end] = limit
+    return out
 
+
+FAR = [10 * 1.5**k for k in range(40)]  # |x| from 10 to 10^8
+
+
+def _is_maximum(value: sp.Expr, sup: sp.Expr | None, ends: dict, samples: list, activation: Activation) -> bool:
+    """Whether `value` is the largest f' on the real domain (see maximum_steps)."""
+    if not (value.is_real and value.is_finite):
+        return False
+    if any(_above(v, value) for v in samples):
+        return False
+    if sup is not None:
+        return not _above(sup, value)
+    for end in (sp.oo, -sp.oo):
+        if end in ends:
+            if _above(ends[end], value):
+                return False
+        elif any(_above(v, value) for v in slopes(activation, [(1 if end == sp.oo else -1) * p for p in FAR])):
+            return False  # SymPy cannot take this limit: f' far out on that side must stay below too
+    return True
+
+
+def _maximum_in_y(activation: Activation):
     g, f = activation.output_form, activation.expr
     if g is None or isinstance(g, sp.Piecewise):
         return None
@@ -328,10 +442,9 @@ def _maximum_in_y(activation: Activation):
             roots = [r for r in sp.solve(sp.diff(g, Y) * g, Y) if r.is_real]
     except (NotImplementedError, TimeoutError, ValueError, TypeError):
         return None
-    ends = [Evaluator({X: mpmath.mpf(v)})(activation.derivative) for v in (GRID[0], GRID[-1])]
-    for value, r in sorted(((sp.nsimplify(g.xreplace({Y: r})), r) for r in roots), key=lambda p: -float(p[0])):
-        if not all(e < float(value) for e in ends):
-            return None  # f' is larger towards an end: no maximum
+    values = [(sp.nsimplify(g.xreplace({Y: r})), r) for r in roots]
+    values = [(value, r) for value, r in values if value.is_real and value.is_finite]
+    for value, r in sorted(values, key=lambda p: -float(p[0])):
         try:
             with time_limit(SOLVE_SECONDS):
                 xs = [v for v in sp.solve(sp.Eq(f, r), X) if v.is_real]
@@ -342,36 +455,34 @@ def _maximum_in_y(activation: Activation):
     return None
 
 
-def _maximum(df: sp.Expr):
-    from .catalog import time_limit
-    from .example import Evaluator
-
+def _maximum(activation: Activation):
+    df = activation.derivative
     second = sp.diff(df, X)
     try:
         with time_limit(SOLVE_SECONDS):
             roots = [r for r in sp.solve(second, X) if r.is_real]
     except (NotImplementedError, TimeoutError, ValueError, TypeError):
         roots = None
-    if roots:
-        values = [(sp.simplify(df.xreplace({X: r})), r) for r in roots]
+    values = [(sp.simplify(df.xreplace({X: r})), r) for r in roots or []]
+    values = [(value, r) for value, r in values if value.is_real and value.is_finite]
+    if values:
         best = max(values, key=lambda v: float(v[0]))
-        ends = [Evaluator({X: mpmath.mpf(v)})(df) for v in (GRID[0], GRID[-1])]
-        if all(e < float(best[0]) for e in ends):
-            return best[1], best[0], True
+        return best[1], best[0], True
     # numerically: the largest f' on the grid, then the root of f'' beside it
-    try:
-        samples = [(Evaluator({X: mpmath.mpf(v)})(df), v) for v in GRID]
-    except (ValueError, ZeroDivisionError, KeyError):
+    samples = [(value, point) for value, point in ((real_at(df, point), point) for point in GRID) if value is not None]
+    if not samples:
         return None
     top, at = max(samples)
-    if at in (GRID[0], GRID[-1]) or top <= max(samples[0][0], samples[-1][0]):
+    if at in (GRID[0], GRID[-1]):
         return None
     try:
         with mpmath.workdps(30):
             root = mpmath.findroot(lambda v: Evaluator({X: v})(second), mpmath.mpf(at))
             peak = Evaluator({X: root})(df)
-    except (ValueError, ZeroDivisionError):
+    except (ValueError, ZeroDivisionError, TypeError):
         return None
+    if isinstance(root, mpmath.mpc) or mpmath.isnan(peak) or _above(top, peak):
+        return None  # found a lower point than the grid's best
     return sp.Float(mpmath.nstr(root, 8), 8), sp.Float(mpmath.nstr(peak, 8), 8), False
 
 

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 
 import sympy as sp
+from sympy.calculus.util import continuous_domain
 
 from .expr import FUNCTIONS
 
@@ -54,9 +55,29 @@ class Activation:
         return find_output_form(self.expr)
 
     @cached_property
+    def domain(self) -> sp.Set:
+        """Where f is real and continuous, when SymPy finds an interval (log: x > 0); else all reals."""
+        return sp.Reals if self.is_softmax else real_domain(self.expr)
+
+    @cached_property
+    def derivative_sup(self) -> sp.Expr | None:
+        """sup f' over the real domain of f, by SymPy: 1/4 for the sigmoid, 1 for softplus (approached, not
+        reached), oo where the slope is unbounded (x**3, tan(x) at its poles, sqrt(x) at 0), 0 for log(-x)
+        (on x < 0); None when SymPy cannot tell (or f' is piecewise)."""
+        if self.is_softmax:
+            return None
+        return supremum(self.derivative, self.domain)
+
+    @cached_property
     def derivative_max(self) -> tuple[sp.Expr, sp.Expr] | None:
-        """(argmax, max) of f' over the reals when SymPy finds it, e.g. sigmoid: (0, 1/4)."""
-        return _maximum(self.derivative)
+        """(argmax, max) of f' over the reals when SymPy finds it, e.g. sigmoid: (0, 1/4); None where the
+        slope has no maximum (unbounded, or a bound only approached)."""
+        if self.derivative_sup is not None and not self.derivative_sup.is_finite:
+            return None
+        found = _maximum(self.derivative)
+        if found is not None and self.derivative_sup is not None and sp.simplify(found[1] - self.derivative_sup) != 0:
+            return None
+        return found
 
     def dydu(self, u_value: sp.Expr, y_value: sp.Expr) -> sp.Expr:
         """The local derivative dy/du, in output form when there is one."""
@@ -193,6 +214,36 @@ def _pretty(e: sp.Expr) -> sp.Expr:
             if arg.is_Add and arg.could_extract_minus_sign():
                 return sp.Mul(*[a for a in (-e).args if a != arg], -arg, evaluate=False)
     return e
+
+
+SUP_SECONDS = 4.0  # several times what the slowest activation of the whitelist takes (tan: 0.8 s)
+
+
+def real_domain(f: sp.Expr) -> sp.Set:
+    """Where f is real and continuous, when that is an interval (log: x > 0); else all reals (tan's poles
+    are left to the search for a supremum, which finds them)."""
+    try:
+        with time_limit(SUP_SECONDS):
+            domain = continuous_domain(f, x, sp.Reals)
+    except (NotImplementedError, TimeoutError, ValueError, TypeError, AttributeError):
+        return sp.Reals
+    return domain if isinstance(domain, sp.Interval) else sp.Reals
+
+
+def supremum(df: sp.Expr, domain: sp.Set = sp.Reals) -> sp.Expr | None:
+    """sup of df(x) over the real x of `domain`, by `sympy.maximum`; None when SymPy cannot tell."""
+    if df.is_number:
+        return df if df.is_real else None
+    if df.has(sp.Piecewise):
+        return None
+    try:
+        with time_limit(SUP_SECONDS):
+            sup = sp.maximum(df, x, domain)
+    except (NotImplementedError, TimeoutError, ValueError, TypeError, AttributeError):
+        return None
+    if sup is sp.oo or (sup.is_real and sup.is_finite):
+        return sup
+    return None
 
 
 def _maximum(df: sp.Expr):

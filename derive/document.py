@@ -11,6 +11,7 @@ Text from the spec is escaped (`escape`); nothing in the output depends on time 
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 from dataclasses import dataclass, field
@@ -29,7 +30,7 @@ from .network import E
 from .notation import Notation
 from .phrases import LANGUAGES
 from .rules import BackpropRule, ChainRule, LossRule, SoftmaxDeltaRule, SoftmaxRule, d
-from .texprint import DocumentLatexPrinter, MatrixLatexPrinter
+from .texprint import DocumentLatexPrinter, InstanceLatexPrinter, MatrixLatexPrinter
 
 # ---------------------------------------------------------------------------------------------
 # escaping text from the spec
@@ -112,7 +113,7 @@ class Table:
     kind: str = "table"
 
 
-@dataclass
+@dataclass(frozen=True)
 class Plot:
     f: str  # coordinates
     df: str
@@ -195,6 +196,7 @@ class DocumentBuilder:
         general = Notation("ijk", self.notation.sizes) if self.notation.name == "node" else self.notation
         self.g = DocumentLatexPrinter(general)
         self.m = MatrixLatexPrinter(self.notation, self.net.depth)
+        self.ex = InstanceLatexPrinter(self.notation)  # the worked example's neurons and weights
         self.E = self.notation.loss_name
         self.activations = self._distinct_activations()
 
@@ -311,17 +313,31 @@ class DocumentBuilder:
         s.flow.append(Para(self.t(
             "network_intro", depth=L, widths="--".join(map(str, self.spec.sizes)),
             w=self.tex(top.w[below.index, top.index]), b=self.tex(below.index), a=self.tex(top.index))))
-        big = any(n > MAX_SHOWN for n in self.spec.sizes) or not small_net(self.spec.sizes)
-        s.flow.append(Para(self.t("figure_caption_big" if big else "figure_caption"), kind="diagram"))
+        s.flow.append(Para(self.figure_caption(), kind="diagram"))
         rows = []
         for ls in self.net.layers:
             act = self.spec.layers[ls.l - 1].activation if ls.l else None
             rows.append([self.layer_name(ls.l), f"${self.tex(ls.index)}$", f"${self.tex(ls.size)}$",
                          str(self.spec.sizes[ls.l]), f"${act_tex(act)}$" if act else "---"])
         s.flow.append(Table([self.t("col_layer"), self.t("col_index"), self.t("col_neurons"),
-                             self.t("col_width"), self.t("col_activation")], rows, "lcccc",
+                             self.t("col_width"), self.t("col_activation")], limit(rows, self), "lcccc",
                             caption=self.t("table_caption")))
         return s
+
+    def figure_caption(self) -> str:
+        """What the diagram leaves out: neurons of wide layers, middle layers of a deep net, weight labels."""
+        sizes = self.spec.sizes
+        if small_net(sizes):
+            return self.t("figure_caption")
+        notes = []
+        if any(n > MAX_SHOWN for n in sizes):
+            notes.append(self.t("figure_wide"))
+        columns = diagram_columns(self.net.depth)
+        if None in columns:
+            gap = columns.index(None)
+            notes.append(self.t("figure_deep", first=columns[gap - 1] + 1, last=columns[gap + 1] - 1))
+        notes.append(self.t("figure_one_weight"))
+        return self.t("figure_caption_big", notes="; ".join(notes))
 
     def diagram(self) -> str:
         return tikz_network(self)
@@ -598,8 +614,10 @@ class DocumentBuilder:
             elif act.output_form is None:
                 sub.flow.append(Para(self.t("act_no_output_form")))
             self.maximum(act, sub)
-            sub.flow.append(Para(self.t("act_plot")))
-            sub.flow.append(plot(act, f))
+            drawn = plot(act, f)
+            if drawn.f and drawn.df:  # nothing to draw where f takes no real value on the window
+                sub.flow.append(Para(self.t("act_plot")))
+                sub.flow.append(drawn)
             s.subsections.append(sub)
         return s
 
@@ -612,6 +630,13 @@ class DocumentBuilder:
                 sub.flow.append(Para(self.t("act_no_vanishing")))
             return
         found = steps.maximum_steps(act)
+        if isinstance(found, steps.Unbounded):
+            sub.flow.append(Para(self.t("act_unbounded", f=f)))
+            return
+        if isinstance(found, steps.Supremum):
+            sub.flow.append(Para(self.t("act_supremum", f=f, value=self.tex(found.value), end=self.tex(found.end))))
+            self.vanishing(found.value, sub)
+            return
         if found is None:
             return
         sub.flow.append(Para(self.t("act_max")))
@@ -620,39 +645,40 @@ class DocumentBuilder:
             lines.append((r"%s''(x)" % f, self.tex(found.second), ""))
         if found.second_in_y is not None and self.tex(found.second_in_y) != self.tex(found.second):
             lines.append(("" if lines else r"%s''(x)" % f, self.tex(found.second_in_y), ""))
-        if not lines:
-            lines.append((r"%s''(x)" % f, r"0 \quad\Longrightarrow\quad x %s %s" % (
-                "=" if found.exact else r"\approx", self.tex(found.argmax)), ""))
-            sub.flow.append(Equation(lines))
-            lines = None
-        if lines is not None:
-            rel = "=" if found.exact else r"\approx"
-            lines.append(("", r"0 \quad\Longrightarrow\quad x %s %s" % (rel, self.tex(found.argmax)), ""))
-            sub.flow.append(Equation(lines))
-        value = found.value
-        approx = ""
-        if not value.is_Integer and found.exact and not value.is_Float:
-            approx = r" \approx %s" % mpmath.nstr(mpmath.mpf(float(value)), 6)
-        if found.exact:
-            text = self.t("act_max_value", f=f, arg=self.tex(found.argmax), value=self.tex(value), approx=approx)
+        rel = "=" if found.exact else r"\approx"
+        root = r"0 \quad\Longrightarrow\quad x %s %s" % (rel, self.tex(found.argmax))
+        if lines:
+            lines.append(("", root, ""))
         else:
-            sub.flow.append(Para(self.t("act_max_numeric")))
-            text = None
-            sub.flow.append(Equation([(r"%s'(%s)" % (f, self.tex(found.argmax)), r"%s" % self.tex(value), "")]))
-            sub.flow[-1].lines[0] = (sub.flow[-1].lines[0][0], r"\approx " + self.tex(value), "")
-            sub.flow[-1].kind = "relations"
-        if text is not None:
+            lines.append((r"%s''(x)" % f, root, ""))
+        sub.flow.append(Equation(lines))
+        value = found.value
+        if found.exact:
+            approx = ""
+            if not value.is_Integer and not value.is_Float:
+                approx = r" \approx %s" % mpmath.nstr(mpmath.mpf(float(value)), 6)
+            text = self.t("act_max_value", f=f, arg=self.tex(found.argmax), value=self.tex(value), approx=approx)
             if act.name == "sigmoid" and not act.custom:
                 text += " " + self.t("act_sigmoid_note")
             sub.flow.append(Para(text))
+        else:
+            sub.flow.append(Para(self.t("act_max_numeric")))
+            sub.flow.append(Equation([(r"%s'(%s)" % (f, self.tex(found.argmax)), r"\approx " + self.tex(value), "")],
+                                     kind="relations"))
         if value == 1:
             sub.flow.append(Para(self.t("act_saturation", arg=self.tex(found.argmax))))
         if value > 1:
             sub.flow.append(Para(self.t("act_grows", value=self.tex(value))))
-        if value.is_number and 0 < value < 1:
-            power = value ** depth_or_three(self.net.depth)
-            sub.flow.append(Para(self.t("act_vanishing", value=self.tex(value), L=depth_or_three(self.net.depth),
-                                        power=self.tex(power))))
+        self.vanishing(value, sub)
+
+    def vanishing(self, bound: sp.Expr, sub: Section) -> None:
+        """f' <= bound < 1 shrinks the gradient by bound^L through L layers: for this net's own depth."""
+        if not (bound.is_number and 0 < bound < 1):
+            return
+        L = self.net.depth
+        sub.flow.append(Para(self.t("act_vanishing", value=self.tex(bound), L=L,
+                                    power_L=self.tex(sp.Pow(bound, sp.Symbol("L"), evaluate=False)),
+                                    power=self.tex(bound**L))))
 
     # 5. optimiser --------------------------------------------------------------------------
     def optimizer_section(self) -> Section:
@@ -745,13 +771,15 @@ class DocumentBuilder:
     def example_section(self) -> Section:
         ex = worked_example(self.d)
         s = Section(self.t("example"), "sec:example")
-        p = self.p
+        p = self.ex
         s.flow.append(Para(self.t("example_intro", digits=DIGITS)))
         if ex.drawn:
             names = ", ".join(r"\texttt{%s}" % n for n in ex.drawn)
             s.flow.append(Para(self.t("example_drawn", names=names, seed=SEED)))
         else:
             s.flow.append(Para(self.t("example_given")))
+        if ex.undefined:
+            s.flow.append(Para(self.t("example_undefined")))
         one = lambda i: sp.Integer(i)
         net = self.net
         L = net.depth
@@ -824,7 +852,7 @@ class DocumentBuilder:
     def example_chains(self, ex) -> list:
         """dE/dw for the first weight of the output and of the first hidden layer, factor by factor."""
         flow = []
-        p = self.p
+        p = self.ex
         one = sp.Integer(1)
         for ld in (self.d.layers[0], self.d.layers[-1]) if self.net.depth > 1 else (self.d.layers[0],):
             l = ld.l
@@ -941,10 +969,6 @@ def wrap_negative(text: str) -> str:
     return r"\left(%s\right)" % text if text.startswith("-") else text
 
 
-def depth_or_three(depth: int) -> int:
-    return max(depth, 3)
-
-
 ROW_LIMIT = 12
 
 
@@ -964,22 +988,47 @@ PLOT_RANGE = (-5, 5)
 PLOT_POINTS = 81
 
 
+@functools.lru_cache(maxsize=256)
 def plot(act: Activation, name: str = "f") -> Plot:
+    """f and f' on [-5, 5], on the real domain only: the curves break where a value is undefined (log and
+    sqrt of negative numbers) and across a pole (tan), where they leave the window on opposite sides."""
     lo, hi = PLOT_RANGE
     xs = [lo + (hi - lo) * i / (PLOT_POINTS - 1) for i in range(PLOT_POINTS)]
-    f = [float(Evaluator({X: mpmath.mpf(v)})(act.expr)) for v in xs]
-    df = [float(Evaluator({X: mpmath.mpf(v)})(act.derivative)) for v in xs]
-    values = [v for v in f + df if math.isfinite(v)]
-    ymin = max(min(values), -3.0)
-    ymax = min(max(values), 5.0)
+    f = [_real(act.expr, v) for v in xs]
+    df = [_real(act.derivative, v) if fv is not None else None for v, fv in zip(xs, f)]  # where f is defined
+    values = [v for v in f + df if v is not None]
+    ymin = max(min(values, default=-1.0), -3.0)
+    ymax = min(max(values, default=1.0), 5.0)
     if ymax - ymin < 1:
         ymax = ymin + 1
 
+    span = ymax - ymin
+    top, bottom = ymax + span, ymin - span  # a steep curve leaves the window there (pgfplots cannot scale 10^3)
+
+    def crosses(a: float, b: float) -> bool:
+        return (a > ymax and b < ymin) or (a < ymin and b > ymax)
+
     def coords(vals):
-        return " ".join("(%s,%s)" % (_short(a), _short(max(min(b, 1e3), -1e3))) for a, b in zip(xs, vals)
-                        if math.isfinite(b))
+        out, previous = [], None
+        for i, (a, b) in enumerate(zip(xs, vals)):
+            if b is None:
+                if previous is not None:
+                    out.append("(%s,nan)" % _short(a))
+                previous = None
+                continue
+            if previous is not None and crosses(previous, b):
+                out.append("(%s,nan)" % _short((a + xs[i - 1]) / 2))
+            out.append("(%s,%s)" % (_short(a), _short(max(min(b, top), bottom))))
+            previous = b
+        return " ".join(out)
 
     return Plot(coords(f), coords(df), _round_down(ymin), _round_up(ymax), name)
+
+
+def _real(expr: sp.Expr, v: float) -> float | None:
+    """expr at x = v, or None where it is not a finite real number."""
+    value = float(Evaluator({X: mpmath.mpf(v)})(expr))
+    return value if math.isfinite(value) else None
 
 
 def _short(v: float) -> str:
@@ -999,7 +1048,10 @@ def _round_up(v: float) -> str:
 # ---------------------------------------------------------------------------------------------
 # the network diagram
 
-MAX_SHOWN = 6
+MAX_SHOWN = 6  # neurons of a layer drawn in full
+MAX_COLUMNS = 9  # layers drawn in full: deeper nets leave out the middle
+COLUMN = 2.0  # cm, the narrowest column: room for a layer's heading and note
+LINE = 16.0  # cm of the text line (a4, 2.2 cm margins) that a figure may fill
 
 
 def _shown(n: int) -> list:
@@ -1009,26 +1061,44 @@ def _shown(n: int) -> list:
     return [1, 2, 3, None, n]
 
 
+def diagram_columns(depth: int) -> list:
+    """Layers drawn, left to right: all of them, or the first four and the last three around a gap (None)."""
+    if depth + 1 <= MAX_COLUMNS:
+        return list(range(depth + 1))
+    return [0, 1, 2, 3, None, depth - 2, depth - 1, depth]
+
+
 def small_net(sizes) -> bool:
     """Few enough edges to label every weight."""
     return all(n <= 3 for n in sizes) and len(sizes) <= 4
 
 
 def tikz_network(b: DocumentBuilder) -> str:
-    """TikZ code for the network: one column per layer, neurons labelled with their outputs."""
+    """TikZ code for the network: one column per layer, neurons labelled with their outputs.
+
+    Every column is at least COLUMN wide and its heading and note wrap inside it, so that labels of
+    neighbouring layers never run into each other; a picture wider than the line is scaled to it.
+    """
     net, p = b.net, b.p
     depth = net.depth
     sizes = b.spec.sizes
     small = small_net(sizes)
-    dx = min(4.6 if small else 3.6, 12.0 / depth)
+    columns = diagram_columns(depth)
+    dx = min(4.6 if small else 3.6, max(COLUMN, 12.0 / (len(columns) - 1)))
+    room = min(dx - 0.2, 3.4)  # text width of a heading or a note
     dy = 1.7 if small else 1.25
     out = [(r"\begin{tikzpicture}[x=1cm, y=1cm, >=stealth,"
             r" neuron/.style={circle, draw, thick, minimum size=10mm, inner sep=0pt, font=\small},"
-            r" input/.style={neuron, fill=black!6}, dots/.style={inner sep=0pt}]")]
+            r" input/.style={neuron, fill=black!6}, dots/.style={inner sep=0pt},"
+            r" label/.style={align=center, text width=%.2fcm, inner sep=1pt}]" % room)]
     positions: dict = {}
     highest = max(len(_shown(n)) - 1 for n in sizes) * dy / 2
-    for ls in net.layers:
-        l = ls.l
+    for c, l in enumerate(columns):
+        xv = c * dx
+        if l is None:
+            out.append(r"\node at (%.2f,0) {$\cdots$};" % xv)
+            continue
+        ls = net.layers[l]
         shown = _shown(sizes[l])
         top = (len(shown) - 1) * dy / 2
         for pos, i in enumerate(shown):
@@ -1036,20 +1106,23 @@ def tikz_network(b: DocumentBuilder) -> str:
             name = f"n{l}x{pos}"
             positions[(l, i)] = name
             if i is None:
-                out.append(r"\node[dots] (%s) at (%.2f,%.2f) {$\vdots$};" % (name, l * dx, yv))
+                out.append(r"\node[dots] (%s) at (%.2f,%.2f) {$\vdots$};" % (name, xv, yv))
                 continue
             label = p.doprint(ls.y[sp.Integer(i)])
             style = "input" if l == 0 else "neuron"
-            out.append(r"\node[%s] (%s) at (%.2f,%.2f) {$%s$};" % (style, name, l * dx, yv, label))
+            out.append(r"\node[%s] (%s) at (%.2f,%.2f) {$%s$};" % (style, name, xv, yv, label))
         head = b.layer_name(l)
-        out.append(r"\node[font=\small\bfseries, anchor=base] at (%.2f,%.2f) {%s};" % (l * dx, highest + 0.65, head))
+        out.append(r"\node[label, font=\small\bfseries, anchor=south] at (%.2f,%.2f) {%s};" % (xv, highest + 0.6, head))
         act = ls.activation
-        note = "$%s = %d$" % (b.tex(ls.size), sizes[l])
+        size = ls.size if not ls.size.is_number else sp.Symbol(b.notation.size_name(l))  # seed 004's single y
+        note = "$%s = %d$" % (b.tex(size), sizes[l])
         if act is not None:
             note += r", $%s$" % act_tex(act)
-        out.append(r"\node[font=\footnotesize, anchor=north] at (%.2f,%.2f) {%s};" % (l * dx, -highest - 0.6, note))
-    for ls in net.layers[1:]:
-        l = ls.l
+        out.append(r"\node[label, font=\footnotesize, anchor=north] at (%.2f,%.2f) {%s};" % (xv, -highest - 0.6, note))
+    for l in range(1, depth + 1):
+        if l not in columns or l - 1 not in columns:
+            continue
+        ls = net.layers[l]
         below = [i for i in _shown(sizes[l - 1]) if i is not None]
         above = [i for i in _shown(sizes[l]) if i is not None]
         for j in below:
@@ -1063,18 +1136,23 @@ def tikz_network(b: DocumentBuilder) -> str:
                                r" text=black] {$%s$} (%s);" % (src, at, w, dst))
                 elif j == below[0] and k == above[0]:
                     w = b.tex(ls.w[net.layers[l - 1].index, ls.index])
-                    out.append(r"\draw[->, thick] (%s) -- node[pos=0.5, sloped, above, font=\footnotesize]"
-                               r" {$%s$} (%s);" % (src, w, dst))
+                    out.append(r"\draw[->, thick] (%s) -- node[pos=0.5, sloped, fill=white, inner sep=1pt,"
+                               r" font=\scriptsize] {$%s$} (%s);" % (src, w, dst))
                 else:
                     out.append(r"\draw[->, black!30] (%s) -- (%s);" % (src, dst))
     out.append(r"\end{tikzpicture}")
-    return "\n".join(out)
+    picture = "\n".join(out)
+    if (len(columns) - 1) * dx + room > LINE:
+        return "\\resizebox{\\linewidth}{!}{%%\n%s}" % picture
+    return picture
 
 
 # ---------------------------------------------------------------------------------------------
 
 
+@functools.cache
 def _environment() -> jinja2.Environment:
+    """One environment for the process: it compiles the template once."""
     return jinja2.Environment(
         loader=jinja2.PackageLoader("derive", "templates"),
         block_start_string="<%", block_end_string="%>",

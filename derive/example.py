@@ -8,6 +8,7 @@ arithmetic; nothing is compiled or eval'd. Inputs, targets and parameters are th
 
 from __future__ import annotations
 
+import math
 import random
 from dataclasses import dataclass, field
 
@@ -24,15 +25,34 @@ Vector = list  # of mpmath.mpf
 Matrix = list  # of rows of mpmath.mpf, W[j][k] (0-based here, 1-based in print)
 
 _FUNCTIONS = {
+    # the spec's functions, and those SymPy writes in derivatives and output forms (erf -> erfinv)
     sp.exp: mpmath.exp, sp.log: mpmath.log, sp.tanh: mpmath.tanh, sp.sinh: mpmath.sinh,
     sp.cosh: mpmath.cosh, sp.sin: mpmath.sin, sp.cos: mpmath.cos, sp.tan: mpmath.tan,
     sp.atan: mpmath.atan, sp.asinh: mpmath.asinh, sp.erf: mpmath.erf, sp.Abs: abs,
-    sp.sign: mpmath.sign,
+    sp.sign: mpmath.sign, sp.erfinv: mpmath.erfinv, sp.erfc: mpmath.erfc, sp.atanh: mpmath.atanh,
+    sp.acosh: mpmath.acosh, sp.asin: mpmath.asin, sp.acos: mpmath.acos, sp.acot: mpmath.acot,
+    sp.sec: mpmath.sec, sp.csc: mpmath.csc, sp.cot: mpmath.cot, sp.coth: mpmath.coth,
+    sp.sech: mpmath.sech, sp.csch: mpmath.csch,
 }
 
 
+class Undefined(ValueError):
+    """A condition of a Piecewise compares an undefined value (NaN)."""
+
+
+def real_or_nan(v):
+    """A value on the real line, or NaN: sqrt and log of a negative number, a pole, 0**-1 (undefined)."""
+    if isinstance(v, mpmath.mpc):
+        return v.real if v.imag == 0 else mpmath.nan
+    return v
+
+
 class Evaluator:
-    """Evaluates a SymPy expression tree in mpmath: Indexed elements and symbols come from `env`."""
+    """Evaluates a SymPy expression tree in mpmath: Indexed elements and symbols come from `env`.
+
+    Real arithmetic: a value outside the real domain of a function (log of a negative number, a
+    division by zero) is NaN, and NaN propagates, through Piecewise conditions too.
+    """
 
     def __init__(self, env: dict):
         self.env = env  # (base name, indices) -> mpf, Symbol -> int or mpf
@@ -42,6 +62,12 @@ class Evaluator:
             return self.value(e)
 
     def value(self, e):
+        try:
+            return real_or_nan(self._value(e))
+        except ZeroDivisionError:
+            return mpmath.nan
+
+    def _value(self, e):
         if e.is_Integer:
             return mpmath.mpf(int(e))
         if e.is_Rational:
@@ -52,6 +78,8 @@ class Evaluator:
             return mpmath.e
         if e is sp.pi:
             return mpmath.pi
+        if e is sp.I:
+            return mpmath.mpc(0, 1)  # real_or_nan makes what it reaches NaN, unless it cancels
         if isinstance(e, sp.Symbol):
             return self.env[e]
         if isinstance(e, sp.Indexed):
@@ -80,12 +108,16 @@ class Evaluator:
             a, b = (self.value(v) for v in e.args)
             return mpmath.mpf(1 if a == b else 0)
         if isinstance(e, sp.Piecewise):
-            for value, cond in e.args:
-                if self.truth(cond):
-                    return self.value(value)
+            try:
+                for value, cond in e.args:
+                    if self.truth(cond):
+                        return self.value(value)
+            except Undefined:
+                return mpmath.nan
             raise ValueError(f"no branch of {e} holds")
         if isinstance(e, sp.Heaviside):
-            return mpmath.mpf(1 if self.value(e.args[0]) > 0 else 0)
+            v = self.value(e.args[0])
+            return v if mpmath.isnan(v) else mpmath.mpf(1 if v > 0 else 0)
         func = _FUNCTIONS.get(type(e))
         if func is not None:
             return func(*(self.value(a) for a in e.args))
@@ -98,6 +130,8 @@ class Evaluator:
             return False
         if isinstance(cond, sp.core.relational.Relational):
             a, b = self.value(cond.lhs), self.value(cond.rhs)
+            if mpmath.isnan(a) or mpmath.isnan(b):
+                raise Undefined(cond)
             return {"<": a < b, "<=": a <= b, ">": a > b, ">=": a >= b, "==": a == b, "!=": a != b}[cond.rel_op]
         if isinstance(cond, sp.And):
             return all(self.truth(c) for c in cond.args)
@@ -110,6 +144,8 @@ class Evaluator:
 
 def _exact(v: float) -> mpmath.mpf:
     """A spec number as the decimal it was written as (0.05 is 1/20, not the nearest double)."""
+    if not math.isfinite(v):
+        return mpmath.mpf(v)  # inf or nan, printed as such
     r = sp.Rational(repr(float(v)))
     with mpmath.workdps(DIGITS):
         return mpmath.mpf(int(r.p)) / int(r.q)
@@ -145,6 +181,14 @@ class WorkedExample:
     @property
     def depth(self) -> int:
         return len(self.sizes) - 1
+
+    @property
+    def undefined(self) -> bool:
+        """Whether some value is NaN: a weighted sum outside the real domain of its activation (sqrt, log)."""
+        values = [self.E, *(v for part in (self.u, self.y, self.dEdy, self.dydu, self.delta, self.gb, self.b_new)
+                            for vec in part.values() if vec is not None for v in vec),
+                  *(v for part in (self.gW, self.W_new) for rows in part.values() for row in rows for v in row)]
+        return any(v is not None and mpmath.isnan(v) for v in values)
 
 
 def example_values(derivation: Derivation) -> WorkedExample:
@@ -228,7 +272,9 @@ def worked_example(derivation: Derivation) -> WorkedExample:
         us = [at(s, **{ls.index.name: k}) for k in range(1, ex.sizes[l] + 1)]
         act = spec.layers[l - 1].activation
         with mpmath.workdps(DIGITS):
-            if act.is_softmax:
+            if act.is_softmax and any(mpmath.isnan(v) for v in us):
+                ys = [mpmath.nan] * len(us)
+            elif act.is_softmax:
                 top = max(us)
                 exps = [mpmath.exp(v - top) for v in us]
                 total = mpmath.fsum(exps)
@@ -295,20 +341,33 @@ def _update_rule(name: str, lr, p: dict):
     raise ValueError(name)
 
 
+MAX_EXPONENT = 10**6  # beyond 10^(10^6) a 50-digit mantissa is noise: print the power of ten alone
+
+
 def fmt(v, digits: int = 9, exact: bool = False) -> str:
     """A number to `digits` significant digits, as LaTeX: 0.593269992, -1.2345 \\times 10^{-5}.
 
     Computed values keep their trailing zeros (0.751365070); `exact` values (the spec's own inputs,
-    which are short decimals) print as written (0.05).
+    which are short decimals) print as written (0.05). The width is bounded whatever the size:
+    1.5 \\times 10^{300}; exp(10^300) as 10^{4.34294482 \\times 10^{299}}; NaN and infinities by name.
     """
     if v is None:
         return ""
     with mpmath.workdps(DIGITS):
+        if mpmath.isnan(v):
+            return r"\mathrm{NaN}"
+        if mpmath.isinf(v):
+            return r"\infty" if v > 0 else r"-\infty"
         if v == 0:
             return "0"
+        power = mpmath.log10(abs(v))
+        if abs(power) >= MAX_EXPONENT:
+            return r"%s10^{%s}" % ("-" if v < 0 else "", fmt(power, digits))
         text = mpmath.nstr(v, digits, min_fixed=-4, max_fixed=digits, strip_zeros=exact)
     if "e" in text:
         mantissa, power = text.split("e")
+        if exact:
+            mantissa = mantissa.removesuffix(".0")
         return r"%s \times 10^{%d}" % (mantissa, int(power))
     return text
 

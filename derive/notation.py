@@ -13,6 +13,8 @@ from dataclasses import dataclass
 
 import sympy as sp
 from sympy.printing.latex import LatexPrinter
+from sympy.printing.precedence import PRECEDENCE
+from sympy.printing.pretty import pretty
 from sympy.printing.str import StrPrinter
 
 KINDS = ("y", "u", "w", "b", "delta", "t")
@@ -134,7 +136,28 @@ def notation_for(spec, name: str | None = None) -> Notation:
 GREEK_LATEX = {"delta": r"\delta"}
 
 
-class NotationLatexPrinter(LatexPrinter):
+def _binds_as_power(level: int, strict: bool) -> bool:
+    """Whether a context of precedence `level` needs a power (or a superscripted symbol) in brackets."""
+    return level > PRECEDENCE["Pow"] or (not strict and level == PRECEDENCE["Pow"])
+
+
+class _SuperscriptMixin:
+    """An indexed symbol printed with a superscript (the layer notation's a^{1}_{m}) is a power already:
+    raised to a power it is bracketed, (a^{1}_{m})^{2}, never a^{1}_{m}^{2} (a TeX error)."""
+
+    notation: Notation
+
+    def _has_superscript(self, expr) -> bool:
+        if not isinstance(expr, sp.Indexed):
+            return False
+        try:
+            kind, l = parse_base(expr.base.label.name)
+        except ValueError:
+            return False
+        return bool(self.notation.parts(kind, l, expr.indices, str)[1])
+
+
+class NotationLatexPrinter(_SuperscriptMixin, LatexPrinter):
     """LaTeX in the notes' notation: \\frac{\\partial E}{\\partial w_{jk}} = y_{j} \\delta_{k}."""
 
     printmethod = "_notation_latex"  # not "_latex": Indexed would print itself
@@ -155,6 +178,17 @@ class NotationLatexPrinter(LatexPrinter):
 
     def _index(self, i) -> str:
         return self._print(i)
+
+    def parenthesize(self, item, level, is_neg=False, strict=False):
+        if self._has_superscript(item) and _binds_as_power(level, strict):
+            return r"\left(%s\right)" % self._print(item)
+        return super().parenthesize(item, level, is_neg=is_neg, strict=strict)
+
+    def _print_Atom(self, expr):
+        """SymPy's constants (pi, e, EulerGamma, oo, ...) print themselves with `_latex`, which the printmethod
+        above bypasses: call it for every atom that has no `_print_` method of its own."""
+        own = getattr(type(expr), "_latex", None)
+        return own(expr, self) if own is not None else self._print_Basic(expr)
 
     def _as_ordered_terms(self, expr, order=None):
         """y_{k} - t_{k} rather than - t_{k} + y_{k}: negative terms last."""
@@ -179,7 +213,7 @@ class NotationLatexPrinter(LatexPrinter):
         return r"[%s > 0]" % self._print(expr.args[0])
 
 
-class NotationTextPrinter(StrPrinter):
+class NotationTextPrinter(_SuperscriptMixin, StrPrinter):
     """Plain Unicode for a terminal: ∂E/∂w_jk = y_j·δ_k, Σ_{r=1..n}."""
 
     printmethod = "_notation_str"  # not "_sympystr": Indexed would print itself
@@ -199,6 +233,25 @@ class NotationTextPrinter(StrPrinter):
         if expr.name in ("E", "J"):
             return self.notation.loss_name
         return super()._print_Symbol(expr)
+
+    def _print_NumberSymbol(self, expr):
+        """Every constant as it is written (π, γ, φ), not StrPrinter's names (pi; E, which is the loss here)."""
+        return "e" if expr is sp.E else pretty(expr, use_unicode=True)
+
+    # StrPrinter names these one by one; every other NumberSymbol reaches _print_NumberSymbol by itself
+    _print_Pi = _print_Exp1 = _print_EulerGamma = _print_GoldenRatio = _print_NumberSymbol
+    _print_Catalan = _print_TribonacciConstant = _print_NumberSymbol
+
+    def _print_Infinity(self, expr):
+        return "∞"
+
+    def _print_NegativeInfinity(self, expr):
+        return "-∞"
+
+    def parenthesize(self, item, level, strict=False):
+        if self._has_superscript(item) and _binds_as_power(level, strict):
+            return "(%s)" % self._print(item)
+        return super().parenthesize(item, level, strict=strict)
 
     def _as_ordered_terms(self, expr, order=None):
         """y_k - t_k rather than -t_k + y_k: negative terms last."""

@@ -84,8 +84,9 @@ def _environment(build: Path) -> dict:
     return env
 
 
-def build(tex_source: str) -> tuple[bytes, str]:
-    """Compile in a fresh temporary directory; (PDF bytes, final log) or PdfError."""
+def build(tex_source: str, max_runs: int = MAX_RUNS) -> tuple[bytes, str]:
+    """Compile in a fresh temporary directory; (PDF bytes, final log) or PdfError. `max_runs` bounds the
+    runs that settle cross-references (1: one run, enough to find every LaTeX error and overfull line)."""
     problem = missing_tex(tex_source)
     if problem:
         raise PdfError(problem)
@@ -96,7 +97,7 @@ def build(tex_source: str) -> tuple[bytes, str]:
         command = [pdflatex, "-no-shell-escape", "-interaction=nonstopmode", "-halt-on-error",
                    "-file-line-error", "doc.tex"]
         log = ""
-        for _ in range(MAX_RUNS):
+        for _ in range(max_runs):
             try:
                 result = subprocess.run(command, cwd=where, env=_environment(where), stdin=subprocess.DEVNULL,
                                         capture_output=True, timeout=TIMEOUT, check=False)

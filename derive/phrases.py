@@ -17,7 +17,10 @@ EN: dict[str, str] = {
         "A weight $%(w)s$ joins neuron $%(b)s$ of the layer below to neuron $%(a)s$ of the layer above."),
     "figure_caption": "The network; every neuron adds its weighted inputs and its bias, then applies its "
                       "activation function.",
-    "figure_caption_big": "The network (wide layers drawn with a few neurons and $\\vdots$; one weight labelled).",
+    "figure_caption_big": "The network (%(notes)s).",
+    "figure_wide": "wide layers drawn with a few neurons and $\\vdots$",
+    "figure_deep": "hidden layers %(first)s to %(last)s left out, $\\cdots$",
+    "figure_one_weight": "one weight of each layer labelled",
     "table_caption": "Layers, index letters and numbers of neurons.",
     "col_layer": "Layer", "col_index": "Index", "col_neurons": "Neurons", "col_width": "Here",
     "col_activation": "Activation",
@@ -86,10 +89,16 @@ EN: dict[str, str] = {
     "act_max_numeric": "SymPy finds no closed form for this root, so it is located numerically; the largest "
                        "slope is",
     "act_grows": "The slope exceeds 1 there, so through many such layers a gradient can also grow.",
-    "act_sigmoid_note": "(The exact maximum is $1/4$, not ``about 0.3''.)",
+    "act_sigmoid_note": "(Read off a plot, this peak is sometimes quoted as ``about 0.3''; the exact value is "
+                        "$1/4$.)",
     "act_vanishing": "Backpropagation multiplies the gradient by $f'(u) \\le %(value)s$ at every layer with "
-                     "this activation, so through $L$ such layers it shrinks by up to $%(value)s^{L}$ "
-                     "(for $L = %(L)s$: $%(power)s$): the vanishing gradient problem.",
+                     "this activation, so through $L$ such layers it shrinks by up to $%(power_L)s$ "
+                     "(for this network's $L = %(L)s$: $%(power)s$): the vanishing gradient problem.",
+    "act_unbounded": "Its slope is unbounded: on the real line $%(f)s'(x)$ takes arbitrarily large values, so "
+                     "no bound $f'(u) \\le c$ holds, and through layers with this activation a gradient can grow "
+                     "without limit (the exploding gradient problem).",
+    "act_supremum": "Its slope has no maximum: as $x \\to %(end)s$, $%(f)s'(x)$ approaches $%(value)s$ but never "
+                    "reaches it, so $%(f)s'(x) < %(value)s$ everywhere.",
     "act_saturation": "So $f'(u) \\le 1$, with equality only at $u = %(arg)s$: for large $|u|$ the neuron "
                       "saturates and multiplies the gradient by almost 0, the vanishing gradient problem.",
     "act_no_vanishing": "Its slope is 1 for positive inputs, so the gradient passes through unchanged "
@@ -138,6 +147,9 @@ EN: dict[str, str] = {
     "example_drawn": "Values not given in the spec (%(names)s) are drawn with a fixed seed (%(seed)s), "
                      "rounded to two decimals.",
     "example_given": "All values come from the spec's \\texttt{[example]} table.",
+    "example_undefined": "Some values fall outside the real domain of a function (such as the square root or the "
+                         "logarithm of a negative number, or a division by zero): they are undefined, and so is "
+                         "everything computed from them, printed as $\\mathrm{NaN}$ (not a number).",
     "ex_inputs": "Inputs and targets",
     "ex_forward": "Forward pass",
     "ex_forward_layer": "Layer %(l)s (%(name)s):",
@@ -161,7 +173,10 @@ KO: dict[str, str] = {
         "그림~\\ref{fig:net}은 뉴런과 가중치를, 표~\\ref{tab:notation}은 각 층의 첨자와 뉴런 수를 "
         "노트의 표기법으로 보여 준다. 가중치 $%(w)s$는 아래층의 뉴런 $%(b)s$와 위층의 뉴런 $%(a)s$를 잇는다."),
     "figure_caption": "신경망. 각 뉴런은 입력에 가중치를 곱해 더하고 편향을 더한 뒤 활성화 함수를 적용한다.",
-    "figure_caption_big": "신경망 (넓은 층은 뉴런 몇 개와 $\\vdots$로 그렸고, 가중치 하나에 이름을 붙였다).",
+    "figure_caption_big": "신경망 (%(notes)s).",
+    "figure_wide": "넓은 층은 뉴런 몇 개와 $\\vdots$로 그렸다",
+    "figure_deep": "은닉층 %(first)s부터 %(last)s까지는 $\\cdots$로 줄였다",
+    "figure_one_weight": "층마다 가중치 하나에 이름을 붙였다",
     "table_caption": "층, 첨자, 뉴런 수.",
     "col_layer": "층", "col_index": "첨자", "col_neurons": "뉴런 수", "col_width": "이 신경망",
     "col_activation": "활성화 함수",
@@ -221,10 +236,15 @@ KO: dict[str, str] = {
     "act_max_value": "따라서 가장 큰 기울기는 $%(f)s'(%(arg)s) = %(value)s%(approx)s$이다.",
     "act_max_numeric": "이 근은 SymPy가 닫힌 형태로 구하지 못하므로 수치적으로 구했다. 가장 큰 기울기는",
     "act_grows": "이 기울기는 1보다 크므로, 이런 층을 많이 지나면 기울기가 커질 수도 있다.",
-    "act_sigmoid_note": "(정확한 최대값은 ``0.3 정도''가 아니라 $1/4$이다.)",
+    "act_sigmoid_note": "(그래프에서 읽어 ``0.3 정도''라고 적기도 하지만, 정확한 최대값은 $1/4$이다.)",
     "act_vanishing": "오차 역전파는 이 활성화 함수를 쓰는 층마다 기울기에 $f'(u) \\le %(value)s$를 곱하므로, "
-                     "그런 층을 $L$개 지나면 기울기가 최대 $%(value)s^{L}$배로 줄어든다 "
-                     "($L = %(L)s$이면 $%(power)s$). 이것이 기울기 소실 문제이다.",
+                     "그런 층을 $L$개 지나면 기울기가 최대 $%(power_L)s$배로 줄어든다 "
+                     "(이 신경망의 $L = %(L)s$이면 $%(power)s$). 이것이 기울기 소실 문제이다.",
+    "act_unbounded": "이 기울기에는 상한이 없다. 실수 전체에서 $%(f)s'(x)$는 얼마든지 커질 수 있으므로 "
+                     "$f'(u) \\le c$ 꼴의 한계가 없고, 이 활성화 함수를 쓰는 층을 지나면 기울기가 한없이 커질 수 있다 "
+                     "(기울기 폭주).",
+    "act_supremum": "이 미분값에는 최대값이 없다. $x \\to %(end)s$일 때 $%(f)s'(x)$는 $%(value)s$에 가까워지지만 "
+                    "도달하지는 않으므로, 모든 곳에서 $%(f)s'(x) < %(value)s$이다.",
     "act_saturation": "즉 $f'(u) \\le 1$이고 등호는 $u = %(arg)s$에서만 성립한다. $|u|$가 크면 뉴런이 포화되어 "
                       "기울기에 거의 0을 곱하게 되므로 기울기 소실이 생긴다.",
     "act_no_vanishing": "양수 입력에서 기울기가 1이므로, 뉴런이 활성인 곳에서는 기울기가 그대로 전달되어 "
@@ -268,6 +288,8 @@ KO: dict[str, str] = {
                      "정밀도로 계산하고 유효숫자 9자리로 적었다.",
     "example_drawn": "스펙에 주어지지 않은 값(%(names)s)은 고정된 시드(%(seed)s)로 뽑아 소수 둘째 자리로 반올림했다.",
     "example_given": "모든 값은 스펙의 \\texttt{[example]} 표에서 가져왔다.",
+    "example_undefined": "일부 값이 함수의 실수 정의역을 벗어난다 (음수의 제곱근이나 로그, 0으로 나누기 등). 이런 값과 "
+                         "그 값으로 계산한 모든 값은 정의되지 않으므로 $\\mathrm{NaN}$ (수가 아님)으로 적었다.",
     "ex_inputs": "입력과 목표값",
     "ex_forward": "순전파",
     "ex_forward_layer": "층 %(l)s (%(name)s):",

@@ -4,6 +4,7 @@
 needs and SymPy's default order does not give: `y_j \\delta_k` and `\\delta_r w_{jr}` (outputs, then
 deltas, then weights), `y_k - t_k` (positive terms first), `\\frac{d}{dx}` for a function of one
 variable, and a derivative left as a separate factor after a fraction.
+`InstanceLatexPrinter` names concrete neurons and weights for the worked example, one name per layer.
 `MatrixLatexPrinter` prints the same formulas over a batch: Y_l, U_l, W_l, T and Hadamard products.
 """
 
@@ -14,13 +15,15 @@ from sympy.printing.precedence import PRECEDENCE
 
 from .catalog import x as X
 from .catalog import y as Y
-from .notation import Notation, NotationLatexPrinter, parse_base
+from .notation import GREEK_LATEX, Notation, NotationLatexPrinter, parse_base
 
 # order of factors in a product, as the notes write them: y_j delta_k, delta_r w_jr, y_q w_qk
 _KIND_RANK = {"y": 0, "t": 0, "u": 0, "delta": 3, "w": 4, "b": 4}
 
 
 def _rank(factor: sp.Expr) -> float:
+    if factor.is_number:
+        return -1  # constants first: 2 \sqrt{u}, \pi x (not \sqrt{u} \cdot 2, x \pi)
     core = factor.base if isinstance(factor, sp.Pow) else factor
     if isinstance(core, sp.Indexed):
         try:
@@ -122,6 +125,10 @@ class DocumentLatexPrinter(NotationLatexPrinter):
             top = self._product(([sp.Integer(p)] if p != 1 else []) + numer) if (p != 1 or numer) else "1"
             bottom = self._product(([sp.Integer(q)] if q != 1 else []) + denom)
             parts.append(r"\frac{%s}{%s}" % (top, bottom))
+        elif coeff.is_Rational and coeff.q != 1 and numer and all(a.is_number for a in numer):
+            # a constant over a number: \frac{\pi}{4}, \frac{3 \sqrt{2}}{2}, not \frac{1}{4} \pi
+            top = self._product(([sp.Integer(coeff.p)] if coeff.p != 1 else []) + numer)
+            parts.append(r"\frac{%s}{%d}" % (top, coeff.q))
         else:
             lead = ""
             if coeff.is_Rational and coeff.q != 1:
@@ -166,6 +173,26 @@ class DocumentLatexPrinter(NotationLatexPrinter):
         return r"\sum_{%s=%s}^{%s} %s" % (self._print(i), self._print(a), self._print(b), body)
 
 
+class InstanceLatexPrinter(DocumentLatexPrinter):
+    """Concrete neurons and weights (the worked example), named so that no two layers share a name.
+
+    In the ijk notation y_1 is the first input and the first hidden output alike, and w_11 a weight of
+    every layer; with the index letter of its layer (seed 002's table: input i, hidden j, output k) each
+    is its own: y_{i=1}, y_{j=1}, w_{j=1,k=2}. The other notations name the layers already (x_1,
+    a^{1}_{1}, w^{2}_{11}; y_{h1}, w_{31}) and print as they are.
+    """
+
+    def _print_Indexed(self, expr):
+        concrete = all(i.is_Integer for i in expr.indices)
+        if self.notation.name != "ijk" or not concrete:
+            return super()._print_Indexed(expr)
+        kind, l = parse_base(expr.base.label.name)
+        layers = (self.notation.depth,) if kind == "t" else (l - 1, l) if kind == "w" else (l,)
+        name, _, _ = self.notation.parts(kind, l, expr.indices, self._index)
+        sub = r",\,".join("%s=%s" % (self.notation.letter(m), self._print(i)) for m, i in zip(layers, expr.indices))
+        return "%s_{%s}" % (GREEK_LATEX.get(name, name), sub)
+
+
 class MatrixLatexPrinter(DocumentLatexPrinter):
     """Batch form: y{l}[a] -> Y_l (N x n_l), t -> T, products of matrices are Hadamard products."""
 
@@ -186,6 +213,9 @@ class MatrixLatexPrinter(DocumentLatexPrinter):
     def _print_Indexed(self, expr):
         kind, l = parse_base(expr.base.label.name)
         return self._name(kind, l)
+
+    def _has_superscript(self, expr) -> bool:
+        return False  # Y_l, W_l: the layer is a subscript here
 
     def _is_matrix(self, e: sp.Expr) -> bool:
         return bool(e.atoms(sp.Indexed)) or isinstance(e, sp.Sum)

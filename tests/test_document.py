@@ -90,7 +90,7 @@ def test_seed003_has_the_notes_formulas():
     assert r"\frac{1}{1 + e^{- x}} \left(1 - \frac{1}{1 + e^{- x}}\right)" in doc
     assert r"y \left(1 - y\right)" in doc
     assert r"\sigma'(0) = \frac{1}{4} \approx 0.25" in doc
-    assert "not ``about 0.3''" in doc
+    assert "quoted as ``about 0.3''; the exact value is $1/4$" in doc  # the notes' slip, explained
 
 
 def test_softmax_and_bce_deltas_simplify():
