@@ -1,7 +1,9 @@
 """How `derive` scales with depth: derivation + proof time for 4, 8 and 16 layers (not a test).
 
 Each net mixes the catalog's activations (sigmoid, tanh, relu, softplus, a custom swish) with a
-softmax / cross-entropy head, 8 units a layer. Run: .venv/bin/python bench/bench_derive.py
+softmax / cross-entropy head, 8 units a layer, proved end to end (`--proof full`). Then issue 9's
+8-layer spec of eight different activations and a log-cosh loss, with `--proof full` and `fast`.
+Run: .venv/bin/python bench/bench_derive.py [DEPTH ...]
 """
 
 import statistics
@@ -21,23 +23,43 @@ def spec(depth: int) -> str:
             '[[layer]]\nunits = 4\nactivation = "softmax"\n')
 
 
+MIXED8 = ['"relu"', '"tanh"', '"sigmoid"', '{ name = "leaky_relu", alpha = 0.2 }', '"softplus"',
+          '{ name = "swish", expr = "x * sigmoid(x)" }', '{ name = "gelu", expr = "x * (1 + erf(x / sqrt(2))) / 2" }',
+          '"identity"']
+
+
+def mixed8() -> str:
+    layers = "".join(f"[[layer]]\nunits = 3\nactivation = {a}\n" + ("bias = false\n" if i == 4 else "")
+                     for i, a in enumerate(MIXED8))
+    return 'name = "mixed8"\ninputs = 4\nloss = { name = "logcosh", expr = "log(cosh(y - t))" }\n' + layers
+
+
+def timed(path: Path, *args: str, repeats: int) -> tuple[float, float, str]:
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        result = subprocess.run([sys.executable, "-m", "derive.cli", str(path), *args], capture_output=True,
+                                text=True, check=False)
+        times.append(time.perf_counter() - start)
+        assert result.returncode == 0, result.stderr
+    proof = next(line for line in result.stdout.splitlines() if line.startswith("proved"))
+    return min(times), statistics.median(times), proof
+
+
 def main(depths=(4, 8, 16), repeats=3):
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         for depth in depths:
             path = Path(tmp) / f"deep{depth}.toml"
             path.write_text(spec(depth))
-            times = []
-            for _ in range(repeats):
-                start = time.perf_counter()
-                result = subprocess.run([sys.executable, "-m", "derive.cli", str(path)], capture_output=True, text=True,
-                                        check=False)
-                times.append(time.perf_counter() - start)
-                assert result.returncode == 0, result.stderr
-            proof = next(line for line in result.stdout.splitlines() if line.startswith("proved"))
-            rows.append((depth, min(times), statistics.median(times), proof))
-            print(f"{depth:3d} layers: best {min(times):6.2f} s, median {statistics.median(times):6.2f} s  ({proof})",
-                  flush=True)
+            best, median, proof = timed(path, repeats=repeats)
+            rows.append((depth, best, median, proof))
+            print(f"{depth:3d} layers: best {best:6.2f} s, median {median:6.2f} s  ({proof})", flush=True)
+        path = Path(tmp) / "mixed8.toml"
+        path.write_text(mixed8())
+        for mode in ("full", "fast"):
+            best, median, proof = timed(path, "--proof", mode, repeats=repeats)
+            print(f"mixed8 --proof {mode}: best {best:6.2f} s, median {median:6.2f} s  ({proof})", flush=True)
     base_depth, base_time = rows[0][0], rows[0][1]
     for depth, best, _, _ in rows[1:]:
         print(f"{depth} vs {base_depth} layers: {best / base_time:.2f}x the time for {depth / base_depth:.0f}x the depth")

@@ -6,15 +6,13 @@ Nothing here types in a derivative: `Activation.derivative` is `sympy.diff` of t
 
 from __future__ import annotations
 
-import signal
-import threading
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import cached_property
 
 import sympy as sp
 from sympy.calculus.util import continuous_domain
 
+from .budget import time_limit
 from .expr import FUNCTIONS
 
 x = sp.Symbol("x", real=True)
@@ -90,25 +88,6 @@ def _tidy(e: sp.Expr) -> sp.Expr:
     if e.has(sp.Piecewise):
         return sp.piecewise_fold(e)
     return e
-
-
-@contextmanager
-def time_limit(seconds: float):
-    """Stop a SymPy search that runs away (only possible in the main thread)."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def stop(*_):
-        raise TimeoutError
-
-    previous = signal.signal(signal.SIGALRM, stop)
-    signal.setitimer(signal.ITIMER_REAL, seconds)
-    try:
-        yield
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, previous)
 
 
 def _agrees(candidate: sp.Expr, f: sp.Expr, df: sp.Expr) -> bool:

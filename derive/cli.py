@@ -2,23 +2,19 @@
 
 from __future__ import annotations
 
-import argparse
 import json
-import os
 import sys
+import time
 from itertools import product
-from pathlib import Path
 
-from .errors import SpecError
-from .io import check_writable, write_atomic
-
-
-class UsageError(Exception):
-    """A bad option or output path: one line, exit 2."""
+from .budget import check_example_size
+from .console import Parser, UsageError, add_budget, run_command
+from .io import check_outputs, write_files
+from .proof import MODES, prove
 
 
-def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
+def _parser() -> Parser:
+    p = Parser(
         prog="derive",
         description="Derive exact backpropagation formulas for a network spec, prove them, print them "
                     "(terminal, LaTeX, PDF). 'derive check SPEC EQUATION' checks a hand derivation.",
@@ -30,6 +26,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--notation", choices=("ijk", "layer", "node"), help="override the spec's notation")
     p.add_argument("--example", action="store_true", help="add a worked numeric example to the document")
     p.add_argument("--json", action="store_true", help="print a machine-readable summary instead")
+    p.add_argument("--proof", choices=MODES, default="full",
+                   help="full: every parameter end to end (default); fast: layer by layer; off: no proof")
+    add_budget(p)
     return p
 
 
@@ -39,56 +38,56 @@ def main(argv: list[str] | None = None) -> int:
         from .check import main as check_main  # imported only here: `check` must start fast
 
         return check_main(argv[1:])
-    args = _parser().parse_args(argv)
-    try:
-        return _run(args)
-    except (SpecError, UsageError) as exc:
-        print(f"derive: {exc}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("derive: interrupted", file=sys.stderr)
-        return 130
-    except BrokenPipeError:  # `derive SPEC | head`: the reader left; nothing is wrong
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error at exit
-        return 0
+    return run_command("derive", _parser(), argv, _run)
 
 
 def _run(args) -> int:
     from .derivation import derive
-    from .proof import prove
     from .spec import load_spec
 
-    outputs = {}
-    for option in ("tex", "pdf"):
-        path = getattr(args, option)
-        if path:
-            try:
-                outputs[option] = check_writable(path, f"--{option}")
-            except ValueError as exc:
-                raise UsageError(str(exc)) from None
+    requested = {f"--{option}": getattr(args, option) for option in ("tex", "pdf") if getattr(args, option)}
+    outputs = check_outputs(requested, inputs=(args.spec,))
     spec = load_spec(args.spec)
+    if args.example:
+        check_example_size(spec)
     derivation = derive(spec, args.notation)
-    report = prove(derivation)
+    report = prove(derivation, mode=args.proof, progress=_progress_line())
     if args.json:
         print(json.dumps(summary(derivation, report), indent=2, ensure_ascii=False))
     else:
         print(terminal_text(derivation, report))
-    if outputs:
+    if outputs:  # everything is made first; only then is anything written
         from .document import render_tex
 
         tex = render_tex(derivation, report, lang=args.lang, example=args.example)
-        if "tex" in outputs:
-            write_atomic(outputs["tex"], tex)
-            print(f"wrote {outputs['tex']}", file=sys.stderr)
-        if "pdf" in outputs:
-            from .pdf import PdfError, compile_pdf
+        files = {}
+        if "--tex" in outputs:
+            files[outputs["--tex"]] = tex
+        if "--pdf" in outputs:
+            from .pdf import PdfError, build
 
             try:
-                compile_pdf(tex, Path(outputs["pdf"]))
+                files[outputs["--pdf"]] = build(tex)[0]
             except PdfError as exc:
-                raise UsageError(f"--pdf: {exc}") from None
-            print(f"wrote {outputs['pdf']}", file=sys.stderr)
-    return 0 if report.ok else 1
+                raise UsageError(f"--pdf: {exc}" + (" (nothing written)" if len(files) else "")) from None
+        write_files(files)
+        for path in files:
+            print(f"wrote {path}", file=sys.stderr)
+    return 0 if report is None or report.ok else 1
+
+
+def _progress_line():
+    """Progress of a long proof on a terminal's stderr (nothing when stderr is a file or a pipe)."""
+    if not sys.stderr.isatty():
+        return None
+    started = time.monotonic()
+
+    def show(done: int, total: int) -> None:
+        if time.monotonic() - started > 1:
+            end = "\n" if done == total else ""
+            print(f"\rproving: {done}/{total} checks", end=end, file=sys.stderr, flush=True)
+
+    return show
 
 
 # -- what is printed -----------------------------------------------------------------------------
@@ -153,7 +152,7 @@ def summary(derivation, report) -> dict:
         "reduction": spec.reduction,
         "notation": derivation.notation.name,
         "formulas": formulas(derivation),
-        "proof": report.as_dict(),
+        "proof": report.as_dict() if report is not None else None,
     }
 
 
@@ -173,8 +172,11 @@ def terminal_text(derivation, report) -> str:
         lines.append(f"layer {ld.l} ({role}, {ld.symbols.activation.name}):")
         lines += [f"  {row['text']}" for row in rows if row["layer"] == ld.l]
     lines.append("")
-    lines.append(report.summary())
-    lines += [f"  {line}" for line in report.lines()]
+    if report is None:
+        lines.append("not proved (--proof off)")
+    else:
+        lines.append(report.summary())
+        lines += [f"  {line}" for line in report.lines()]
     return "\n".join(lines)
 
 

@@ -904,7 +904,7 @@ class Resolver:
 
     def _index(self, letter: str, layers: dict) -> sp.Symbol:
         if letter not in layers:
-            raise EquationError(f"cannot tell which layer the index {letter} runs over")
+            raise EquationError(f"cannot tell which layer the index {letter} runs over{self.notation.layer_hint()}")
         return index_symbol(letter)
 
     def build_obj(self, obj, layers, bound):

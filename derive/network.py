@@ -12,8 +12,12 @@ from dataclasses import dataclass
 from functools import cached_property
 
 import sympy as sp
+from sympy.functions.elementary.piecewise import ExprCondPair
 
 from .catalog import Activation
+from .catalog import t as T
+from .catalog import x as X
+from .catalog import y as Y
 from .notation import Notation, base
 from .spec import Spec
 
@@ -156,18 +160,34 @@ class Instance:
                 denominator = sum(sp.exp(v) for v in us)
                 ys = [sp.exp(v) / denominator for v in us]
             else:
-                ys = [act.of(v) for v in us]
+                ys = [written_out(act.expr, {X: v}) for v in us]
             for k, value in enumerate(ys, 1):
                 self.values[y[k]] = value
             below = ys
         self.outputs = below
         loss = spec.loss
-        total = sum((loss.of(yk, tk) for yk, tk in zip(below, self.targets)), sp.Integer(0))
+        total = sum((written_out(loss.expr, {Y: yk, T: tk}) for yk, tk in zip(below, self.targets)), sp.Integer(0))
         self.E = total / widths[L] if loss.mean_over_outputs else total
 
     @cached_property
     def symbols(self) -> list[sp.Indexed]:
         return [*self.inputs, *self.targets, *self.params]
+
+
+def written_out(expr: sp.Expr, mapping: dict) -> sp.Expr:
+    """expr with `mapping` substituted, functions and Piecewise left as written: SymPy's constructors
+    would fold the conditions of nested kinks (ReLU after ReLU) and query assumptions through the
+    whole net (is cosh(...) of layer 8 nonnegative?), which takes minutes on a deep net."""
+    if expr in mapping:
+        return mapping[expr]
+    if not expr.args:
+        return expr
+    args = [written_out(a, mapping) for a in expr.args]
+    if isinstance(expr, (sp.Piecewise, ExprCondPair)):
+        return sp.Basic.__new__(type(expr), *args)
+    if isinstance(expr, sp.Function):  # log(cosh(...)) of a deep net: no assumption queries on the way
+        return expr.func(*args, evaluate=False)
+    return expr.func(*args)
 
 
 def instance_widths(spec: Spec) -> tuple[int, ...]:

@@ -64,6 +64,24 @@ class Notation:
             return LAYER_LETTERS[l] if L + 1 <= len(LAYER_LETTERS) else f"i_{l}"
         return IJK_LETTERS[L - l] if L + 1 <= len(IJK_LETTERS) else f"i_{l}"
 
+    def letters_suffice(self) -> bool:
+        """Whether every layer has a letter of its own (else the letters are i_0, i_1, ...)."""
+        return self.depth + 1 <= len(LAYER_LETTERS if self.name == "layer" else IJK_LETTERS)
+
+    def layer_hint(self) -> str:
+        """What to write when an index letter names no layer of this net ('' when the letters suffice)."""
+        L = self.depth
+        example = r"\frac{\partial J}{\partial b^{%d}_{k}} = \delta^{%d}_{k}" % (L, L)
+        if self.name == "layer":
+            if self.letters_suffice():
+                return ""
+            return f"; in a net of {L} layers give the layer as a superscript, e.g. {example}"
+        if self.name == "ijk" and not self.letters_suffice():
+            return (f"; the ijk notation names layers by letter ({', '.join(IJK_LETTERS)}) only in nets of up to "
+                    f"{len(IJK_LETTERS) - 1} layers and this one has {L}: use --notation layer, where a superscript "
+                    f"names the layer, e.g. {example}")
+        return ""
+
     def dummy(self, l: int) -> str:
         """The summation letter that runs over layer l."""
         L = self.depth

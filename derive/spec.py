@@ -5,6 +5,7 @@ Every mistake raises SpecError("FILE: FIELD: what was expected"), before anythin
 
 from __future__ import annotations
 
+import math
 import re
 import tomllib
 from dataclasses import dataclass, replace
@@ -321,6 +322,9 @@ def _numbers(r: _Reader, key: str, length: int) -> tuple[float, ...] | None:
         return None
     if len(value) != length or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value):
         r.fail(key, f"expected an array of {length} numbers")
+    for i, v in enumerate(value):
+        if not math.isfinite(v):
+            r.fail(key, f"entry {i + 1} is {v}: expected a finite number")
     return tuple(float(v) for v in value)
 
 

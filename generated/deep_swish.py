@@ -129,8 +129,7 @@ def _backward(params, X, T, Y1, U1, Y2, Y3, Y4, U4):
     # layer 1 (swish)
     # (7) δ_h = ∂E/∂y_h ∂y_h/∂u_h = (1 + exp(-u1[h])*u1[h]/(1 + exp(-u1[h])))*Sum(delta2[p]*w2[h, p], (p, 1, l))/(1 + exp(-u1[h]))
     #     with ∂y/∂u = 1/(1 + exp(-u1[h])) + exp(-u1[h])*u1[h]/(1 + exp(-u1[h]))**2 (no form in y: u is kept)
-    c1_0 = _sigmoid(U1)
-    G1 *= c1_0*(-U1*c1_0 + U1 + 1)
+    G1 *= (U1*_sigmoid(-U1) + 1)*_sigmoid(U1)
     D1 = G1
     dW1 = X.T @ D1  # (8) ∂E/∂w = delta1[h]*y0[g]
     db1 = D1.sum(axis=0)  # (8) ∂E/∂b = delta1[h]

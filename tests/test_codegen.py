@@ -18,7 +18,7 @@ from codegen.cli import main
 from codegen.gradcheck import central_difference, load_module
 from codegen.render import generate
 from derive import catalog
-from derive.catalog import time_limit
+from derive.budget import time_limit
 from derive.network import Instance
 from derive.spec import parse_spec
 

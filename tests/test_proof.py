@@ -67,10 +67,14 @@ def test_generated_architectures_are_proved(text):
     assert report.parameters == report.proven == parameter_count(spec)
 
 
-def test_deep_nets_are_proved_layer_by_layer():
+def test_deep_nets_are_proved_end_to_end_or_layer_by_layer():
     layers = "".join('[[layer]]\nunits = 3\nactivation = "tanh"\n' for _ in range(6))
     spec = parse_spec(f'name = "deep"\ninputs = 2\nloss = "half_sse"\n{layers}')
-    report = prove(derive(spec))
+    derivation = derive(spec)
+    full = prove(derivation)
+    assert full.end_to_end and full.ok and full.parameters == full.proven == parameter_count(spec)
+    assert prove(derivation, mode="off") is None
+    report = prove(derivation, mode="fast")
     assert not report.end_to_end and report.ok
     assert report.parameters == parameter_count(spec)
     # every layer hands its gradient down, and that is proved too
