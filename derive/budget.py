@@ -25,9 +25,22 @@ class _BudgetSpent(BaseException):
 
 
 def _stop(*_):
-    if _deadlines and time.monotonic() >= _deadlines[0] - 1e-3:
+    now = time.monotonic()
+    if not _deadlines:  # a late alarm after the last block: nothing to stop
+        return
+    if now >= _deadlines[0] - 1e-3:
         raise _BudgetSpent
-    raise TimeoutError
+    if now >= _deadlines[-1] - 1e-3:
+        raise TimeoutError
+
+
+def _arm() -> None:
+    """The timer for the innermost deadline; it repeats, so an alarm swallowed (say, inside a gc
+    callback) comes again until its block is left."""
+    if _deadlines:
+        signal.setitimer(signal.ITIMER_REAL, max(_deadlines[-1] - time.monotonic(), 1e-3), 0.05)
+    else:
+        signal.setitimer(signal.ITIMER_REAL, 0)
 
 
 @contextmanager
@@ -36,28 +49,24 @@ def time_limit(seconds: float):
     if threading.current_thread() is not threading.main_thread():
         yield
         return
-    now = time.monotonic()
-    deadline = now + seconds
-    outer = _deadlines[-1] if _deadlines else None
-    inner_is_earlier = outer is None or deadline < outer
-    previous = signal.signal(signal.SIGALRM, _stop) if not _deadlines else None
-    _deadlines.append(min(deadline, outer) if outer is not None else deadline)
-    if inner_is_earlier:
-        signal.setitimer(signal.ITIMER_REAL, max(seconds, 1e-3))
+    deadline = time.monotonic() + seconds
+    alarm = {signal.SIGALRM}
+    signal.pthread_sigmask(signal.SIG_BLOCK, alarm)  # the bookkeeping is never cut short by the alarm
+    signal.signal(signal.SIGALRM, _stop)  # stays installed: a late alarm finds no deadline and returns
+    _deadlines.append(min(deadline, _deadlines[-1]) if _deadlines else deadline)
+    _arm()
     try:
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, alarm)
         yield
     except _BudgetSpent:
-        if outer is not None:
+        if len(_deadlines) > 1:
             raise
         raise TimeoutError from None
     finally:
+        signal.pthread_sigmask(signal.SIG_BLOCK, alarm)
         _deadlines.pop()
-        if _deadlines:
-            remaining = _deadlines[-1] - time.monotonic()
-            signal.setitimer(signal.ITIMER_REAL, max(remaining, 1e-3))
-        else:
-            signal.setitimer(signal.ITIMER_REAL, 0)
-            signal.signal(signal.SIGALRM, previous)
+        _arm()
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, alarm)
 
 
 MAX_EXAMPLE_PARAMETERS = 20_000  # the worked example computes (and tabulates) every weight in 50 digits

@@ -26,8 +26,9 @@ def _parser() -> Parser:
     p.add_argument("--notation", choices=("ijk", "layer", "node"), help="override the spec's notation")
     p.add_argument("--example", action="store_true", help="add a worked numeric example to the document")
     p.add_argument("--json", action="store_true", help="print a machine-readable summary instead")
-    p.add_argument("--proof", choices=MODES, default="full",
-                   help="full: every parameter end to end (default); fast: layer by layer; off: no proof")
+    p.add_argument("--proof", choices=MODES, default="auto",
+                   help="full: every parameter end to end; fast: layer by layer; auto (default): full up to "
+                        "8 layers, fast beyond; off: no proof")
     add_budget(p)
     return p
 

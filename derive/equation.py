@@ -170,7 +170,12 @@ FUNC_WORDS = {
     "leakyrelu": "leaky_relu", "lrelu": "leaky_relu", "id": "identity",
 }
 ALLOWED_COMMANDS = {"frac", "cdot", "times", "sum", "exp", "ln", "tanh", "sinh", "cosh", "sqrt", "mathit",
-                    "FN", "sigma", "partial", "delta", "begin", "end", "prime", "cases", "Bmatrix"}
+                    "FN", "sigma", "partial", "delta", "begin", "end", "prime", "cases", "Bmatrix",
+                    "sin", "cos", "tan", "arctan", "arcsinh", "pi"}
+# SymPy prints these as \operatorname{...}; latex2sympy reads the first two under their usual names
+OPERATOR_NAMES = {"atan": r"\arctan", "arctan": r"\arctan", "asinh": r"\arcsinh", "arcsinh": r"\arcsinh",
+                  "arsinh": r"\arcsinh", "erf": r"\FN{erf}", "sign": r"\FN{sign}"}
+ELEMENTARY = {"erf": sp.erf, "sign": sp.sign}  # read as \FN{...}(arg): latex2sympy does not know them
 
 
 def _normalise_latex(s: str, table: Table) -> str:
@@ -211,6 +216,8 @@ def _normalise_latex(s: str, table: Table) -> str:
         key = w.lower().replace(" ", "")
         if key in FUNC_WORDS:
             return r"\FN{%s}" % FUNC_WORDS[key]
+        if key in OPERATOR_NAMES:
+            return OPERATOR_NAMES[key] + " "
         if key in ("if", "otherwise", "else", "for"):
             return " "
         if len(w) == 1:
@@ -437,7 +444,7 @@ class _Simple:
         raise _NotSimple
 
 
-_OK_FUNCS = (sp.exp, sp.log, sp.tanh, sp.sinh, sp.cosh, sp.Abs)
+_OK_FUNCS = (sp.exp, sp.log, sp.tanh, sp.sinh, sp.cosh, sp.Abs, sp.sin, sp.cos, sp.tan, sp.atan, sp.asinh, sp.erf, sp.sign)
 
 
 def _check_tree(expr: sp.Basic) -> sp.Basic:
@@ -542,17 +549,22 @@ def _slash_derivs(s: str, table: Table, notation: str, depth: int) -> str:
 
 
 def _calls(s: str, table: Table, notation: str, depth: int) -> str:
-    head = re.compile(r"(\\sigma|\\FN\{(\w+)\}|(?<![A-Za-z\\])f(?![A-Za-z]))\s*('*)\s*(\()?")
+    head = re.compile(r"(\\sigma|\\FN\{(\w+)\}|(?<![A-Za-z\\])f(?![A-Za-z]))\s*('*)\s*(\{\s*)?(\()?")
     pos = 0
     while True:
         m = head.search(s, pos)
         if not m:
             return s
-        if m.group(4) is None:
+        if m.group(5) is None:
             if m.group(1) == "f":
                 raise EquationError("'f' must be applied: f(u_k) or f'(u_k)")
             raise EquationError(f"'{m.group(1)}' must be applied to an argument in parentheses")
         inner, end = _paren(s, m.end() - 1)
+        if m.group(4) is not None:  # SymPy's \operatorname{erf}{\left(x\right)}: the argument braced
+            closing = re.match(r"\s*\}", s[end:])
+            if closing is None:
+                raise EquationError(f"unbalanced braces after '{m.group(1)}'")
+            end += closing.end()
         fname = "sigmoid" if m.group(1) == r"\sigma" else (m.group(2) or "f")
         arg = _latex(inner, table, notation, depth + 1)
         sym = table.add(Act(fname, bool(m.group(3)), arg, s[m.start():end]))
@@ -932,8 +944,11 @@ class Resolver:
             act = self._layer_activation(arg, obj)
         elif obj.fname == "leaky_relu":
             act = leaky_relu()
-        else:
+        elif obj.fname in ACTIVATIONS:
             act = ACTIVATIONS[obj.fname]
+        else:  # erf, sign: their derivatives by sympy.diff
+            function = ELEMENTARY[obj.fname](X_VAR)
+            return (sp.diff(function, X_VAR) if obj.prime else function).xreplace({X_VAR: arg})
         if act.is_softmax:
             raise EquationError(f"{obj.text}: softmax has no elementwise derivative (its δ sums over the layer)")
         form = act.derivative if obj.prime else act.expr

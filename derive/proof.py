@@ -2,8 +2,8 @@
 
 On an explicit small instance of the network (same depth, activations and loss, widths up to 3),
 the loss E is differentiated directly for every parameter and compared with the derivation's
-index-form results instantiated there ("full", the default). The "fast" mode proves every layer's
-rule locally instead: direct differentiation of Σ_a g_a y_a (the upstream gradient g as symbols)
+index-form results instantiated there ("full"; the default "auto" does so up to 8 layers). "fast"
+proves every layer's rule locally instead: direct differentiation of Σ_a g_a y_a (the upstream gradient g as symbols)
 for the layer's parameters and the gradient it hands down.
 
 Each comparison is made at a random exact rational point in 60-digit arithmetic (E differentiated
@@ -223,7 +223,7 @@ class _Slope:
             slope = sp.Integer(0)
             moving = [i for i, (_, d) in enumerate(parts) if d != 0]
             if moving:
-                names = [sp.Dummy() for _ in e.args]
+                names = [sp.Dummy(real=True) for _ in e.args]  # real: d|a|/da is sign(a)
                 at = dict(zip(names, (v for v, _ in parts)))
                 form = e.func(*names)
                 slope = sum((sp.diff(form, names[i]).xreplace(at) * parts[i][1] for i in moving), sp.Integer(0))
@@ -298,16 +298,20 @@ def _targets_sum_to_one(derivation: Derivation) -> bool:
         getattr(s, "uses_target_sum", False) for s in derivation.layers[0].steps)
 
 
-MODES = ("full", "fast", "off")
+MODES = ("auto", "full", "fast", "off")
+AUTO_FULL_DEPTH = 8  # "auto": end to end up to this depth (seconds), layer by layer beyond
 
 
-def prove(derivation: Derivation, *, mode: str = "full", seed: int = 2024,
+def prove(derivation: Derivation, *, mode: str = "auto", seed: int = 2024,
           progress: Callable[[int, int], None] | None = None) -> ProofReport | None:
     """Prove every parameter's rule: "full" end to end, "fast" layer by layer (each layer's rule
-    against direct differentiation with the upstream gradient as symbols), "off" not at all (None).
+    against direct differentiation with the upstream gradient as symbols), "auto" full up to
+    AUTO_FULL_DEPTH layers and fast beyond, "off" not at all (None).
     `progress(done, total)` is told after each check."""
     if mode == "off":
         return None
+    if mode == "auto":
+        mode = "full" if derivation.spec.depth <= AUTO_FULL_DEPTH else "fast"
     if mode not in MODES:
         raise ValueError(f"proof mode {mode!r}: expected one of {', '.join(MODES)}")
     spec = derivation.spec
