@@ -12,6 +12,8 @@ import threading
 import time
 from contextlib import contextmanager
 
+from .errors import SpecError
+
 COMMAND_SECONDS = 120  # default budget of one `derive`, `derive check` or `codegen` run
 
 
@@ -74,8 +76,6 @@ MAX_EXAMPLE_PARAMETERS = 20_000  # the worked example computes (and tabulates) e
 
 def check_example_size(spec) -> None:
     """Refuse a worked example that cannot finish: it is computed weight by weight, in 50-digit arithmetic."""
-    from .errors import SpecError
-
     count = sum(n_in * n_out + n_out for n_in, n_out in zip(spec.sizes, spec.sizes[1:]))
     if count > MAX_EXAMPLE_PARAMETERS:
         raise SpecError(f"--example: the worked example computes every one of the network's {count:,} parameters "

@@ -16,7 +16,7 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-from .io import write_atomic
+from .io import OutputError, write_atomic
 
 DEBIAN_PACKAGES = ("texlive-latex-base texlive-latex-recommended texlive-fonts-recommended texlive-pictures "
                    "texlive-lang-korean poppler-utils")
@@ -124,5 +124,5 @@ def compile_pdf(tex_source: str, out_pdf: Path) -> None:
     data, _ = build(tex_source)
     try:
         write_atomic(out_pdf, data)
-    except OSError as exc:
-        raise PdfError(f"cannot write {out_pdf}: {exc.strerror}") from None
+    except OutputError as exc:  # write_atomic turns every OSError into one line
+        raise PdfError(str(exc)) from None

@@ -244,8 +244,8 @@ class _Slope:
 class _Instantiator:
     """Index-form results of the derivation, evaluated on an explicit instance.
 
-    `values` writes y{l}[i], u{l}[i] out in the instance's symbols; `at(point)` evaluates a rule
-    with those symbols replaced (numbers at a probe point), memoised over the shared subexpressions.
+    `values` writes y{l}[i], u{l}[i] out in the instance's symbols; `rule(expr, indices)` gives a rule
+    as a function of a point, evaluated (by `_Evaluation`) memoised over the shared subexpressions.
     """
 
     def __init__(self, derivation: Derivation, widths: tuple[int, ...], values: dict, general: dict | None = None,

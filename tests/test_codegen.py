@@ -123,13 +123,19 @@ def targets(rng, n, width):
     return rng.dirichlet(np.ones(width), size=n)
 
 
-def random_problem(spec, seed, n=4):
-    rng = np.random.default_rng(seed)
+def random_params(spec, rng):
+    """W ~ N(0, 0.8²), b ~ N(0, 0.5²), drawn layer by layer from `rng`."""
     params = {}
     for l, layer in enumerate(spec.layers, 1):
         params[f"W{l}"] = rng.normal(0, 0.8, (spec.sizes[l - 1], spec.sizes[l]))
         if layer.bias:
             params[f"b{l}"] = rng.normal(0, 0.5, spec.sizes[l])
+    return params
+
+
+def random_problem(spec, seed, n=4):
+    rng = np.random.default_rng(seed)
+    params = random_params(spec, rng)
     X = rng.normal(0, 1, (n, spec.inputs))
     return params, X, targets(rng, n, spec.sizes[-1])
 

@@ -27,7 +27,7 @@ import pytest
 import sympy as sp
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
-from test_codegen import build, numeric_gradients, spec_text, targets
+from test_codegen import build, numeric_gradients, random_params, spec_text, targets
 
 from codegen import model, printer
 from codegen.cli import main
@@ -187,11 +187,7 @@ def half_sse(y, t):
 def problem(spec, seed, domain_layer=None, n=6):
     """Parameters, inputs and targets; with domain_layer, that layer's pre-activations are all positive."""
     rng = np.random.default_rng(seed)
-    params = {}
-    for l, layer in enumerate(spec.layers, 1):
-        params[f"W{l}"] = rng.normal(0, 0.8, (spec.sizes[l - 1], spec.sizes[l]))
-        if layer.bias:
-            params[f"b{l}"] = rng.normal(0, 0.5, spec.sizes[l])
+    params = random_params(spec, rng)
     X = rng.normal(0, 1, (n, spec.inputs))
     if domain_layer == 1:
         X = rng.uniform(0.2, 2.0, X.shape)
