@@ -175,7 +175,8 @@ ALLOWED_COMMANDS = {"frac", "cdot", "times", "sum", "exp", "ln", "tanh", "sinh",
 # SymPy prints these as \operatorname{...}; latex2sympy reads the first two under their usual names
 OPERATOR_NAMES = {"atan": r"\arctan", "arctan": r"\arctan", "asinh": r"\arcsinh", "arcsinh": r"\arcsinh",
                   "arsinh": r"\arcsinh", "erf": r"\FN{erf}", "sign": r"\FN{sign}"}
-ELEMENTARY = {"erf": sp.erf, "sign": sp.sign}  # read as \FN{...}(arg): latex2sympy does not know them
+_APPLIED = re.compile(r"\\(?:sin|cos|tan|sinh|cosh|tanh|arctan|arcsinh|exp|ln)\b\s*(?:\^\s*\{[^{}]*\}\s*)?(?=\{)")
+ELEMENTARY = {"erf": sp.erf, "sign": sp.sign, "abs": sp.Abs}  # read as \FN{...}(arg), not by latex2sympy
 
 
 def _normalise_latex(s: str, table: Table) -> str:
@@ -191,6 +192,7 @@ def _normalise_latex(s: str, table: Table) -> str:
     norm = r"(?:\\left\s*)?\\\|(.*?)(?:\\right\s*)?\\\|\s*(?:\^\s*\{?\s*2\s*\}?\s*_\s*\{?\s*2\s*\}?|_\s*\{?\s*2\s*\}?\s*\^\s*\{?\s*2\s*\}?|\^\s*\{?\s*2\s*\}?)"
     s = re.sub(norm, r"(\1)^{2}", s)
     s = re.sub(r"(?<![A-Za-z\\])([EJ])\s*\(\s*y\s*\)", r"\1", s)
+    s = _absolute_values(s)
     s = re.sub(r"\\left\s*(\\\{|\(|\[|\.|\|)", lambda m: {"\\{": "(", "(": "(", "[": "(", ".": "", "|": "|"}[m.group(1)], s)
     s = re.sub(r"\\right\s*(\\\}|\)|\]|\.|\|)", lambda m: {"\\}": ")", ")": ")", "]": ")", ".": "", "|": "|"}[m.group(1)], s)
     s = re.sub(r"\\[dt]frac\b", r"\\frac", s)
@@ -228,6 +230,41 @@ def _normalise_latex(s: str, table: Table) -> str:
     s = re.sub(r"\\(ReLU|relu|Identity|sigmoid)\b", lambda m: r"\FN{%s}" % FUNC_WORDS[m.group(1).lower()], s)
     s = re.sub(r"오차\s*[yY]\s*_\s*\{?\s*o\s*(\d+)\s*\}?", lambda m: _tex(table.add(Atom("err", None, (m.group(1),), m.group(0)))), s)
     s = re.sub(r"오차", " E ", s)
+    return _unbrace_arguments(s)
+
+
+def _unbrace_arguments(s: str) -> str:
+    """SymPy's \\sin{\\left(x\\right)} y as \\sin(x) y: latex2sympy reads a braced argument as applying
+    to the whole product that follows (sin(x y))."""
+    pos = 0
+    while m := _APPLIED.search(s, pos):
+        inner, end = _group(s, m.end())
+        body = inner.strip()
+        if body.startswith("(") and _paren(body, 0)[1] == len(body):
+            s = s[:m.end()] + body + s[end:]
+        pos = m.end()
+    return s
+
+
+_LEFT_RIGHT = re.compile(r"\\(left|right)\s*(\\\{|\\\}|\(|\)|\[|\]|\.|\|)")
+
+
+def _absolute_values(s: str) -> str:
+    """SymPy's \\left|{a}\\right| read as abs(a): bare bars would pair across terms (|a| + 1 ... |b|)."""
+    while (start := s.find(r"\left|")) >= 0:
+        depth = 0
+        for m in _LEFT_RIGHT.finditer(s, start):
+            depth += 1 if m.group(1) == "left" else -1
+            if depth == 0:
+                if m.group(2) != "|":
+                    raise EquationError(r"unbalanced \left| ... \right|")
+                inner = s[start + len(r"\left|"):m.start()].strip()
+                if inner.startswith("{") and _group(inner, 0)[1] == len(inner):  # SymPy's |{a}|
+                    inner = _group(inner, 0)[0]
+                s = s[:start] + r"\FN{abs}(" + inner + ")" + s[m.end():]
+                break
+        else:
+            raise EquationError(r"unbalanced \left| ... \right|")
     return s
 
 

@@ -77,3 +77,19 @@ def test_every_catalog_activation_in_every_notation(hidden, notation):
 def test_softmax_head_round_trips():
     spec = spec_of('"tanh"', output='"softmax"', loss='"cross_entropy"')
     round_trip(spec)
+
+
+def test_products_of_functions_round_trip():
+    # abs, sign, atan, sinh side by side in one delta: bars and braced arguments must not pair across terms
+    round_trip(spec_of('{ name = "odd", expr = "x * atan(x) / (1 + abs(x)) + cosh(x / 7)" }', notation="layer",
+                       output='{ name = "soft", expr = "softplus(x) * tanh(x) - e / pi" }'),
+               quantities={"delta"})
+
+
+@pytest.mark.parametrize("function", ["sin", "cos", "tan", "sinh", "cosh", "tanh", "exp", "ln"])
+def test_a_braced_argument_is_not_the_whole_product(function):
+    from derive.equation import Table, read_side
+
+    table = Table()
+    expr = read_side(rf"\{function}{{\left(u_{{k}} \right)}} y_{{k}}", table, "ijk", True)
+    assert expr.is_Mul and len(expr.args) == 2, expr  # f(u_k) times y_k, never f(u_k y_k)
