@@ -3,7 +3,7 @@
     .venv/bin/python bench/bench_check.py [--repeat N]
 
 Each run is a fresh process (`derive check` when the console script dispatches it, else
-`python -m derive.check`), so interpreter start-up, imports, the derivation and, for LaTeX, the
+`python -m derive.checker.check`), so interpreter start-up, imports, the derivation and, for LaTeX, the
 lazy import of latex2sympy2 are all counted. Wall time depends on the machine's load; the CPU time
 of the child (user + system) is printed beside it.
 """
@@ -38,7 +38,7 @@ def command() -> list[str]:
                                capture_output=True, text=True, check=False)
         if probe.returncode == 0 and probe.stdout.startswith("CORRECT"):
             return [exe, "check"]
-    return [sys.executable, "-m", "derive.check"]
+    return [sys.executable, "-m", "derive.checker.check"]
 
 
 def run_once(cmd: list[str], spec: str, equation: str) -> tuple[float, float, int]:

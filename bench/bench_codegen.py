@@ -34,7 +34,7 @@ import itertools
 
 from codegen.gradcheck import load_module
 from codegen.render import generate
-from derive.spec import parse_spec
+from derive.spec.loader import parse_spec
 
 SIZES = (784, 256, 128, 10)
 N, BATCH, LR = 4096, 128, 1e-3

@@ -19,10 +19,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from derive.derivation import derive
-from derive.document import render_tex
-from derive.pdf import compile_pdf
-from derive.spec import load_spec
+from derive.calculus.derivation import derive
+from derive.document.builder import render_tex
+from derive.document.pdf import compile_pdf
+from derive.spec.loader import load_spec
 
 
 def once(spec_path: Path, lang: str, example: bool, proof: bool) -> dict:
@@ -32,7 +32,7 @@ def once(spec_path: Path, lang: str, example: bool, proof: bool) -> dict:
     times["derive"] = time.perf_counter() - start
     report = None
     if proof:
-        from derive.proof import prove
+        from derive.calculus.proof import prove
 
         t = time.perf_counter()
         report = prove(derivation)
@@ -53,7 +53,7 @@ def main(argv=None) -> int:
     parser.add_argument("spec", nargs="?", default=str(ROOT / "examples" / "deep_swish.toml"))
     parser.add_argument("--lang", default="en", choices=("en", "ko"))
     parser.add_argument("--no-example", action="store_true")
-    parser.add_argument("--proof", action="store_true", help="also time derive.proof.prove")
+    parser.add_argument("--proof", action="store_true", help="also time derive.calculus.proof.prove")
     parser.add_argument("--reps", type=int, default=3)
     args = parser.parse_args(argv)
     runs = []

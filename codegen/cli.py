@@ -9,7 +9,7 @@ import sys
 
 from derive.console import Parser, UsageError, add_budget, run_command
 from derive.io import check_outputs, write_files
-from derive.spec import DTYPES, load_spec
+from derive.spec.loader import DTYPES, load_spec
 
 from .gradcheck import NotAModule, main_gradcheck
 from .model import CodegenError

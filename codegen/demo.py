@@ -17,7 +17,7 @@ from pathlib import Path
 
 from derive.errors import SpecError
 from derive.io import write_atomic
-from derive.spec import load_spec
+from derive.spec.loader import load_spec
 
 from .gradcheck import check_module, load_module
 from .render import generate

@@ -15,11 +15,11 @@ from pathlib import Path
 import numpy as np
 import sympy as sp
 
-from derive import catalog
-from derive.derivation import Derivation, LayerDerivation, derive
-from derive.notation import base
-from derive.rules import ActivationRule, DeltaRule, ProductRule, SoftmaxDeltaRule
-from derive.spec import DEFAULT_LR, OPTIMIZERS, Spec
+from derive.calculus.derivation import Derivation, LayerDerivation, derive
+from derive.calculus.rules import ActivationRule, DeltaRule, ProductRule, SoftmaxDeltaRule
+from derive.network.notation import base
+from derive.spec import catalog
+from derive.spec.loader import DEFAULT_LR, OPTIMIZERS, Spec
 
 from .printer import (
     RowSum,

@@ -6,7 +6,7 @@ from functools import cache
 
 import jinja2
 
-from derive.spec import Spec
+from derive.spec.loader import Spec
 
 from .model import ModulePlan, array, plan_module
 

@@ -12,7 +12,7 @@ import threading
 import time
 from contextlib import contextmanager
 
-from .errors import SpecError
+from derive.errors import SpecError
 
 COMMAND_SECONDS = 120  # default budget of one `derive`, `derive check` or `codegen` run
 

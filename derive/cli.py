@@ -7,10 +7,10 @@ import sys
 import time
 from itertools import product
 
-from .budget import check_example_size
-from .console import Parser, UsageError, add_budget, run_command
-from .io import check_outputs, write_files
-from .proof import MODES, prove
+from derive.budget import check_example_size
+from derive.calculus.proof import MODES, prove
+from derive.console import Parser, UsageError, add_budget, run_command
+from derive.io import check_outputs, write_files
 
 
 def _parser() -> Parser:
@@ -36,15 +36,15 @@ def _parser() -> Parser:
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     if argv and argv[0] == "check":
-        from .check import main as check_main  # imported only here: `check` must start fast
+        from derive.checker.check import main as check_main  # imported only here: `check` must start fast
 
         return check_main(argv[1:])
     return run_command("derive", _parser(), argv, _run)
 
 
 def _run(args) -> int:
-    from .derivation import derive
-    from .spec import load_spec
+    from derive.calculus.derivation import derive
+    from derive.spec.loader import load_spec
 
     requested = {f"--{option}": getattr(args, option) for option in ("tex", "pdf") if getattr(args, option)}
     outputs = check_outputs(requested, inputs=(args.spec,))
@@ -58,14 +58,14 @@ def _run(args) -> int:
     else:
         print(terminal_text(derivation, report))
     if outputs:  # everything is made first; only then is anything written
-        from .document import render_tex
+        from derive.document.builder import render_tex
 
         tex = render_tex(derivation, report, lang=args.lang, example=args.example)
         files = {}
         if "--tex" in outputs:
             files[outputs["--tex"]] = tex
         if "--pdf" in outputs:
-            from .pdf import PdfError, build
+            from derive.document.pdf import PdfError, build
 
             try:
                 files[outputs["--pdf"]] = build(tex)[0]
@@ -95,9 +95,9 @@ def _progress_line():
 
 def formulas(derivation) -> list[dict]:
     """Every layer's results, as {layer, quantity, lhs, sympy, latex, text} (node notation: per neuron)."""
-    from .network import E as loss
-    from .notation import latex, text
-    from .rules import d
+    from derive.calculus.rules import d
+    from derive.network.chain import E as loss
+    from derive.network.notation import latex, text
 
     note = derivation.notation
     rows = []

@@ -11,9 +11,9 @@ import os
 import sys
 from collections.abc import Callable
 
-from .budget import COMMAND_SECONDS, time_limit
-from .errors import ExpressionError, SpecError
-from .io import OutputError
+from derive.budget import COMMAND_SECONDS, time_limit
+from derive.errors import ExpressionError, SpecError
+from derive.io import OutputError
 
 
 class UsageError(Exception):

@@ -14,10 +14,10 @@ import sympy as sp
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from derive.check import Checker, main, render
-from derive.equation import EquationError, _NotSimple, _Simple
+from derive.checker.check import Checker, main, render
+from derive.checker.equation import EquationError, _NotSimple, _Simple
 from derive.errors import ExpressionError, SpecError
-from derive.spec import load_spec
+from derive.spec.loader import load_spec
 
 ROOT = Path(__file__).resolve().parent.parent
 CORPUS = tomllib.loads((ROOT / "tests" / "check_corpus.toml").read_text(encoding="utf-8"))["case"]
@@ -137,7 +137,7 @@ def test_relu_points_cover_both_sides_of_every_kink():
     checker = _checker("examples/seed004.toml")
     report = checker.check(r"\frac{\partial J}{\partial z^1_m} = \delta^1_m")
     ev = report.evaluator
-    from derive.notation import base
+    from derive.network.notation import base
 
     for i in range(1, ev.widths[1] + 1):
         signs = {ev_point.values[base("u", 1)[i]] > 0 for ev_point in ev.points}
@@ -145,7 +145,7 @@ def test_relu_points_cover_both_sides_of_every_kink():
 
 
 def test_module_entry_point_has_no_traceback():
-    proc = subprocess.run([sys.executable, "-m", "derive.check", str(ROOT / "examples/seed003_ijk.toml"), "dE/dw_jk = ("],
+    proc = subprocess.run([sys.executable, "-m", "derive.checker.check", str(ROOT / "examples/seed003_ijk.toml"), "dE/dw_jk = ("],
                           capture_output=True, text=True, timeout=120, cwd=ROOT, check=False)
     assert proc.returncode == 2
     assert "Traceback" not in proc.stderr and proc.stderr.count("\n") == 1
@@ -210,6 +210,6 @@ def test_speed_two_layer_under_three_seconds():
     import time
 
     start = time.perf_counter()
-    subprocess.run([sys.executable, "-m", "derive.check", str(ROOT / "examples/seed003_ijk.toml"),
+    subprocess.run([sys.executable, "-m", "derive.checker.check", str(ROOT / "examples/seed003_ijk.toml"),
                     r"\frac{\partial E}{\partial w_{jk}} = y_{j} \delta_{k}"], check=True, capture_output=True)
     assert time.perf_counter() - start < 3.0

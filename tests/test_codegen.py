@@ -17,10 +17,10 @@ from hypothesis import strategies as st
 from codegen.cli import main
 from codegen.gradcheck import central_difference, load_module
 from codegen.render import generate
-from derive import catalog
 from derive.budget import time_limit
-from derive.network import Instance
-from derive.spec import parse_spec
+from derive.network.chain import Instance
+from derive.spec import catalog
+from derive.spec.loader import parse_spec
 
 # Each example builds a module (a derivation and its printing): fewer examples than the profile's default.
 EXPENSIVE = settings(deadline=None, max_examples=max(8, settings().max_examples // 2),

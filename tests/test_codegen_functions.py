@@ -33,9 +33,9 @@ from codegen import model, printer
 from codegen.cli import main
 from codegen.gradcheck import check_module, main_gradcheck
 from codegen.render import generate
-from derive import catalog
-from derive.expr import CONSTANTS, FUNCTIONS
-from derive.spec import parse_spec
+from derive.spec import catalog
+from derive.spec.expr import CONSTANTS, FUNCTIONS
+from derive.spec.loader import parse_spec
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -682,7 +682,7 @@ def test_new_modules_pass_ruff():
 DETERMINISM = """
 import hashlib, sys
 from codegen.render import generate
-from derive.spec import parse_spec
+from derive.spec.loader import parse_spec
 for i, text in enumerate(sys.stdin.read().split("\\0")):
     print(hashlib.sha256(generate(parse_spec(text, f"m{i}.toml")).encode()).hexdigest())
 """

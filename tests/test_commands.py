@@ -12,11 +12,11 @@ import pytest
 from conftest import EXAMPLES, ROOT, run_cli
 
 from derive import cli as derive_cli
-from derive import pdf
-from derive.derivation import derive
-from derive.notation import Notation
-from derive.proof import prove
-from derive.spec import parse_spec
+from derive.calculus.derivation import derive
+from derive.calculus.proof import prove
+from derive.document import pdf
+from derive.network.notation import Notation
+from derive.spec.loader import parse_spec
 
 SEED003 = ROOT / "examples" / "seed003.toml"
 SEED003_IJK = ROOT / "examples" / "seed003_ijk.toml"

@@ -4,14 +4,14 @@ import pytest
 import sympy as sp
 from conftest import ROOT
 
-from derive import catalog
-from derive.catalog import custom_activation, find_output_form, x, y
-from derive.derivation import derive
-from derive.expr import parse_expression
-from derive.network import E
-from derive.notation import base
-from derive.rules import d
-from derive.spec import load_spec, parse_spec
+from derive.calculus.derivation import derive
+from derive.calculus.rules import d
+from derive.network.chain import E
+from derive.network.notation import base
+from derive.spec import catalog
+from derive.spec.catalog import custom_activation, find_output_form, x, y
+from derive.spec.expr import parse_expression
+from derive.spec.loader import load_spec, parse_spec
 
 
 def net(*layers, inputs=2, loss="half_sse", notation="ijk"):

@@ -16,14 +16,14 @@ import numpy as np
 import pytest
 import sympy as sp
 
-from derive import catalog
-from derive.activation_steps import derivative_steps, maximum_steps, output_form_steps
-from derive.catalog import x as X
-from derive.catalog import y as Y
-from derive.derivation import derive
-from derive.document import escape, render_tex, visible_length
-from derive.example import fmt, worked_example
-from derive.spec import load_spec, parse_spec
+from derive.calculus.activation_steps import derivative_steps, maximum_steps, output_form_steps
+from derive.calculus.derivation import derive
+from derive.document.builder import escape, render_tex, visible_length
+from derive.document.example import fmt, worked_example
+from derive.spec import catalog
+from derive.spec.catalog import x as X
+from derive.spec.catalog import y as Y
+from derive.spec.loader import load_spec, parse_spec
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = sorted(p.stem for p in (ROOT / "examples").glob("*.toml"))
@@ -31,7 +31,7 @@ KOREAN_TERMS = ("오차 역전파", "경사 하강법", "가중치", "편향", "
 
 
 class StubProof:
-    """Stands in for derive.proof's report, so these tests do not pay for the proof."""
+    """Stands in for derive.calculus.proof's report, so these tests do not pay for the proof."""
 
     parameters = proven = 12
 

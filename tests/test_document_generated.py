@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from derive.derivation import derive
-from derive.document import render_tex
-from derive.spec import load_spec
+from derive.calculus.derivation import derive
+from derive.document.builder import render_tex
+from derive.spec.loader import load_spec
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = sorted(p.stem for p in (ROOT / "examples").glob("*.toml"))
@@ -24,7 +24,7 @@ EXAMPLES = sorted(p.stem for p in (ROOT / "examples").glob("*.toml"))
 
 @pytest.mark.parametrize("name", EXAMPLES)
 def test_generated_tex_is_current(name):
-    from derive.proof import prove
+    from derive.calculus.proof import prove
 
     derivation = derive(load_spec(ROOT / "examples" / f"{name}.toml"))
     report = prove(derivation)

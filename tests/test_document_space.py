@@ -24,16 +24,16 @@ import sympy as sp
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from derive import catalog
-from derive.activation_steps import Maximum, Supremum, Unbounded, maximum_steps
-from derive.catalog import x as X
-from derive.derivation import derive
-from derive.document import DocumentBuilder, diagram_columns, plot, render_tex
-from derive.example import fmt, worked_example
-from derive.expr import CONSTANTS, FUNCTIONS
-from derive.notation import Notation, base, latex, text
-from derive.pdf import PdfError, build
-from derive.spec import NOTATIONS, parse_spec
+from derive.calculus.activation_steps import Maximum, Supremum, Unbounded, maximum_steps
+from derive.calculus.derivation import derive
+from derive.document.builder import DocumentBuilder, diagram_columns, plot, render_tex
+from derive.document.example import fmt, worked_example
+from derive.document.pdf import PdfError, build
+from derive.network.notation import Notation, base, latex, text
+from derive.spec import catalog
+from derive.spec.catalog import x as X
+from derive.spec.expr import CONSTANTS, FUNCTIONS
+from derive.spec.loader import NOTATIONS, parse_spec
 
 try:  # pytest puts tests/ on sys.path (rootdir-relative "tests." when tests/ is a package)
     from test_codegen import CUSTOM_SLOPES, LOSS_TERMS, spec_text

@@ -14,7 +14,7 @@ import pytest
 
 from codegen.gradcheck import check_module, load_module
 from codegen.render import generate
-from derive.spec import load_spec
+from derive.spec.loader import load_spec
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = sorted((ROOT / "examples").glob("*.toml"))

@@ -11,8 +11,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from derive import pdf
-from derive.pdf import PdfError, build, compile_pdf, first_error
+from derive.document import pdf
+from derive.document.pdf import PdfError, build, compile_pdf, first_error
 
 try:  # pytest puts tests/ on sys.path (rootdir-relative "tests." when tests/ is a package)
     from test_document import EXAMPLES, HOSTILE, KOREAN_TERMS, ROOT, tex
@@ -142,9 +142,9 @@ def test_sandbox_no_shell_escape_no_files_outside(tmp_path):
 
 @needs_tex
 def test_hostile_title_compiles_and_prints_literally(tmp_path):
-    from derive.derivation import derive
-    from derive.document import render_tex
-    from derive.spec import parse_spec
+    from derive.calculus.derivation import derive
+    from derive.document.builder import render_tex
+    from derive.spec.loader import parse_spec
 
     spec_text = (ROOT / "examples" / "seed003_ijk.toml").read_text().replace(
         'title = "2-2-2 sigmoid network of seed 003, in the ijk notation of seeds 000 and 002"',
@@ -194,9 +194,9 @@ activation = "softplus"
 
 @needs_tex
 def test_long_expressions_wrap_inside_the_page():
-    from derive.derivation import derive
-    from derive.document import render_tex
-    from derive.spec import parse_spec
+    from derive.calculus.derivation import derive
+    from derive.document.builder import render_tex
+    from derive.spec.loader import parse_spec
 
     doc = render_tex(derive(parse_spec(LONG_SPEC, "long.toml")), None, lang="en", example=False)
     assert r"&\quad + " in doc  # a long right-hand side continued on the next line

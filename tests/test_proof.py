@@ -9,11 +9,11 @@ from conftest import EXAMPLES, run_cli
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from derive.derivation import derive
-from derive.network import Instance, instance_widths
-from derive.notation import base
-from derive.proof import prove
-from derive.spec import load_spec, parse_spec
+from derive.calculus.derivation import derive
+from derive.calculus.proof import prove
+from derive.network.chain import Instance, instance_widths
+from derive.network.notation import base
+from derive.spec.loader import load_spec, parse_spec
 
 ELEMENTWISE = ["identity", "sigmoid", "tanh", "relu", "softplus", "leaky_relu",
                '{ name = "swish", expr = "x*sigmoid(x)" }', '{ name = "cube", expr = "x + x**3/3" }',

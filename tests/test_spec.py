@@ -6,8 +6,8 @@ import pytest
 from conftest import EXAMPLES, run_cli
 
 from derive.errors import ExpressionError, SpecError
-from derive.expr import parse_expression
-from derive.spec import load_spec, parse_spec
+from derive.spec.expr import parse_expression
+from derive.spec.loader import load_spec, parse_spec
 
 GOOD = '''
 name = "net"

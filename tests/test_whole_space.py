@@ -10,12 +10,12 @@ import json
 
 import pytest
 
-from derive.check import Checker
+from derive.calculus.derivation import derive
+from derive.calculus.proof import prove
+from derive.checker.check import Checker
 from derive.cli import summary, terminal_text
-from derive.derivation import derive
-from derive.expr import CONSTANTS, FUNCTIONS
-from derive.proof import prove
-from derive.spec import parse_spec
+from derive.spec.expr import CONSTANTS, FUNCTIONS
+from derive.spec.loader import parse_spec
 
 # one custom activation per whitelisted function and constant, each kept where the function is real
 WHOLE_WHITELIST = {
@@ -88,7 +88,7 @@ def test_products_of_functions_round_trip():
 
 @pytest.mark.parametrize("function", ["sin", "cos", "tan", "sinh", "cosh", "tanh", "exp", "ln"])
 def test_a_braced_argument_is_not_the_whole_product(function):
-    from derive.equation import Table, read_side
+    from derive.checker.equation import Table, read_side
 
     table = Table()
     expr = read_side(rf"\{function}{{\left(u_{{k}} \right)}} y_{{k}}", table, "ijk", True)

@@ -12,9 +12,7 @@ from functools import cached_property
 
 import sympy as sp
 
-from .network import E, IndexNetwork, LayerSymbols
-from .notation import Notation, notation_for
-from .rules import (
+from derive.calculus.rules import (
     ActivationRule,
     BackpropRule,
     ChainRule,
@@ -28,7 +26,9 @@ from .rules import (
     UpdateRule,
     d,
 )
-from .spec import Spec
+from derive.network.chain import E, IndexNetwork, LayerSymbols
+from derive.network.notation import Notation, notation_for
+from derive.spec.loader import Spec
 
 
 @dataclass

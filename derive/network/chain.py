@@ -14,12 +14,12 @@ from functools import cached_property
 import sympy as sp
 from sympy.functions.elementary.piecewise import ExprCondPair
 
-from .catalog import Activation
-from .catalog import t as T
-from .catalog import x as X
-from .catalog import y as Y
-from .notation import Notation, base
-from .spec import Spec
+from derive.network.notation import Notation, base
+from derive.spec.catalog import Activation
+from derive.spec.catalog import t as T
+from derive.spec.catalog import x as X
+from derive.spec.catalog import y as Y
+from derive.spec.loader import Spec
 
 E = sp.Symbol("E")  # the per-sample loss; printed E or J by the notation
 

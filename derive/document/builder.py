@@ -20,17 +20,17 @@ import jinja2
 import mpmath
 import sympy as sp
 
-from . import activation_steps as steps
-from .catalog import Activation
-from .catalog import x as X
-from .catalog import y as Y
-from .derivation import Derivation, LayerDerivation
-from .example import DIGITS, SEED, Evaluator, fmt, worked_example
-from .network import E
-from .notation import Notation
-from .phrases import LANGUAGES
-from .rules import BackpropRule, ChainRule, LossRule, SoftmaxDeltaRule, SoftmaxRule, d
-from .texprint import DocumentLatexPrinter, InstanceLatexPrinter, MatrixLatexPrinter
+from derive.calculus import activation_steps as steps
+from derive.calculus.derivation import Derivation, LayerDerivation
+from derive.calculus.rules import BackpropRule, ChainRule, LossRule, SoftmaxDeltaRule, SoftmaxRule, d
+from derive.document.example import DIGITS, SEED, Evaluator, fmt, worked_example
+from derive.document.phrases import LANGUAGES
+from derive.document.texprint import DocumentLatexPrinter, InstanceLatexPrinter, MatrixLatexPrinter
+from derive.network.chain import E
+from derive.network.notation import Notation
+from derive.spec.catalog import Activation
+from derive.spec.catalog import x as X
+from derive.spec.catalog import y as Y
 
 # ---------------------------------------------------------------------------------------------
 # escaping text from the spec
@@ -1154,7 +1154,7 @@ def tikz_network(b: DocumentBuilder) -> str:
 def _environment() -> jinja2.Environment:
     """One environment for the process: it compiles the template once."""
     return jinja2.Environment(
-        loader=jinja2.PackageLoader("derive", "templates"),
+        loader=jinja2.PackageLoader("derive.document", "templates"),
         block_start_string="<%", block_end_string="%>",
         variable_start_string="<<", variable_end_string=">>",
         comment_start_string="<#", comment_end_string="#>",
@@ -1175,12 +1175,12 @@ __all__ = ["DocumentBuilder", "Y", "escape", "render_tex"]
 def document_for_spec(path, *, lang: str = "en", example: bool = True, notation: str | None = None,
                       proof_report=...) -> str:
     """derive SPEC --tex: load, derive, prove (unless a report is given) and render; what generated/ holds."""
-    from .derivation import derive
-    from .spec import load_spec
+    from derive.calculus.derivation import derive
+    from derive.spec.loader import load_spec
 
     derivation = derive(load_spec(path), notation)
     if proof_report is ...:
-        from .proof import prove
+        from derive.calculus.proof import prove
 
         proof_report = prove(derivation)
     return render_tex(derivation, proof_report, lang=lang, example=example)

@@ -20,10 +20,8 @@ from fractions import Fraction
 
 import sympy as sp
 
-from .catalog import x as X_VAR
-from .console import Parser, UsageError, add_budget, run_command
-from .derivation import Derivation, derive
-from .equation import (
+from derive.calculus.derivation import Derivation, derive
+from derive.checker.equation import (
     Act,
     EquationError,
     Partial,
@@ -34,10 +32,12 @@ from .equation import (
     read_side,
     split_sides,
 )
-from .errors import ExpressionError, SpecError
-from .network import E, in_range, index_symbol
-from .notation import base, latex, parse_base, text
-from .spec import load_spec
+from derive.console import Parser, UsageError, add_budget, run_command
+from derive.errors import ExpressionError, SpecError
+from derive.network.chain import E, in_range, index_symbol
+from derive.network.notation import base, latex, parse_base, text
+from derive.spec.catalog import x as X_VAR
+from derive.spec.loader import load_spec
 
 DIGITS = 40
 TOLERANCE = sp.Float(10, DIGITS) ** -24
@@ -882,7 +882,7 @@ def _plain_lhs(text_lhs: str, table: Table, notation: str):
     """Plain-text shorthand on the left: `dw_jk` for dE/dw_jk (DESIGN.md (4)); None if it is not one."""
     import re
 
-    from .equation import Grad
+    from derive.checker.equation import Grad
 
     m = re.fullmatch(r"\s*d\s*((?:y|u|w|b)\d*_[A-Za-z0-9_]+)\s*", text_lhs)
     if m:

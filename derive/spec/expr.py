@@ -13,7 +13,7 @@ from collections.abc import Callable, Mapping
 
 import sympy as sp
 
-from .errors import ExpressionError
+from derive.errors import ExpressionError
 
 MAX_LENGTH = 2000
 MAX_DEPTH = 40

@@ -1,6 +1,6 @@
 """LaTeX printers for the printed derivation: the notes' notation, and the notes' order of factors.
 
-`DocumentLatexPrinter` extends the notation printer of `derive.notation` with what a lecture note
+`DocumentLatexPrinter` extends the notation printer of `derive.network.notation` with what a lecture note
 needs and SymPy's default order does not give: `y_j \\delta_k` and `\\delta_r w_{jr}` (outputs, then
 deltas, then weights), `y_k - t_k` (positive terms first), `\\frac{d}{dx}` for a function of one
 variable, and a derivative left as a separate factor after a fraction.
@@ -13,9 +13,9 @@ from __future__ import annotations
 import sympy as sp
 from sympy.printing.precedence import PRECEDENCE
 
-from .catalog import x as X
-from .catalog import y as Y
-from .notation import GREEK_LATEX, Notation, NotationLatexPrinter, parse_base
+from derive.network.notation import GREEK_LATEX, Notation, NotationLatexPrinter, parse_base
+from derive.spec.catalog import x as X
+from derive.spec.catalog import y as Y
 
 # order of factors in a product, as the notes write them: y_j delta_k, delta_r w_jr, y_q w_qk
 _KIND_RANK = {"y": 0, "t": 0, "u": 0, "delta": 3, "w": 4, "b": 4}

@@ -16,7 +16,7 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-from .io import OutputError, write_atomic
+from derive.io import OutputError, write_atomic
 
 DEBIAN_PACKAGES = ("texlive-latex-base texlive-latex-recommended texlive-fonts-recommended texlive-pictures "
                    "texlive-lang-korean poppler-utils")

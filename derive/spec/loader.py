@@ -14,10 +14,10 @@ from typing import Any
 
 import sympy as sp
 
-from . import catalog
-from .catalog import Activation, Loss
-from .errors import ExpressionError, SpecError
-from .expr import parse_expression
+from derive.errors import ExpressionError, SpecError
+from derive.spec import catalog
+from derive.spec.catalog import Activation, Loss
+from derive.spec.expr import parse_expression
 
 IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 NOTATIONS = ("ijk", "layer", "node")

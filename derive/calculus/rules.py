@@ -12,11 +12,11 @@ from functools import cached_property
 
 import sympy as sp
 
-from .catalog import Activation, Loss
-from .catalog import t as T
-from .catalog import x as X
-from .catalog import y as Y
-from .network import E, in_range
+from derive.network.chain import E, in_range
+from derive.spec.catalog import Activation, Loss
+from derive.spec.catalog import t as T
+from derive.spec.catalog import x as X
+from derive.spec.catalog import y as Y
 
 
 def d(expr: sp.Expr, var: sp.Expr) -> sp.Derivative:

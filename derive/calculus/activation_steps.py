@@ -5,7 +5,7 @@ expression it differentiates and, in `expand()`, writes its derivative one level
 derivatives of the inner parts unevaluated. `derivative_steps` applies the rules level by level, so
 every line of the printed chain is one application of named rules (power, chain, quotient, ...).
 `output_form_steps` then rewrites f'(x) in y = f(x) (sigmoid: y(1 - y)), and `maximum_steps` finds
-where f' peaks (sigmoid: f''(0) = 0, f'(0) = 1/4). Printers live in `derive.document`.
+where f' peaks (sigmoid: f''(0) = 0, f'(0) = 1/4). Printers live in `derive.document.builder`.
 """
 
 from __future__ import annotations
@@ -16,10 +16,10 @@ from dataclasses import dataclass, field
 import mpmath
 import sympy as sp
 
-from .catalog import PROBE_POINTS, Activation, time_limit
-from .catalog import x as X
-from .catalog import y as Y
-from .example import Evaluator
+from derive.document.example import Evaluator
+from derive.spec.catalog import PROBE_POINTS, Activation, time_limit
+from derive.spec.catalog import x as X
+from derive.spec.catalog import y as Y
 
 D = sp.Derivative
 ONE = sp.S.One  # a singleton: fine as a dataclass default

@@ -1,6 +1,6 @@
 """Every sentence of the printed derivation, in English and in Korean (the notes' own terms).
 
-Sentences are LaTeX with %(name)s fields, filled by `derive.document`; math inside them is the
+Sentences are LaTeX with %(name)s fields, filled by `derive.document.builder`; math inside them is the
 same in both languages. Korean follows the seeds: 오차 역전파, 경사 하강법, 가중치, 편향, 학습률,
 활성화 함수, 연쇄 법칙, 기울기 소실, 입력층/은닉층/출력층, 가중합, 델타.
 """

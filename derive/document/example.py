@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 import mpmath
 import sympy as sp
 
-from .catalog import x as X
-from .derivation import Derivation
+from derive.calculus.derivation import Derivation
+from derive.spec.catalog import x as X
 
 DIGITS = 50  # working precision
 SEED = 2024  # for the numbers the spec leaves out

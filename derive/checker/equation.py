@@ -5,7 +5,7 @@ notation-specific parts (w_{jk}, w^{1}_{nm}, y_{o1}, \\delta_k, f'(u_k), âˆ‚E/âˆ
 placeholder symbols, each standing for a small record (`Atom`, `Deriv`, `Grad`, `Act`, `Group`).
 LaTeX is preprocessed into placeholders and then read by latex2sympy2-extended (which would
 otherwise read w^{2}_{m} as a power and lowercase names); plain text goes through the safe `ast`
-whitelist of `derive.expr`. Nothing is eval'ed or sympified.
+whitelist of `derive.spec.expr`. Nothing is eval'ed or sympified.
 
 *Resolving* decides which layer every index letter runs over (ijk: the letter names the layer,
 a dummy takes the layer its partner implies; layer: the superscript; node: global node numbers)
@@ -21,12 +21,12 @@ from dataclasses import dataclass, field
 
 import sympy as sp
 
-from .catalog import ACTIVATIONS, leaky_relu
-from .catalog import x as X_VAR
-from .errors import ExpressionError
-from .expr import parse_expression
-from .network import E, index_symbol
-from .notation import Notation, base
+from derive.errors import ExpressionError
+from derive.network.chain import E, index_symbol
+from derive.network.notation import Notation, base
+from derive.spec.catalog import ACTIVATIONS, leaky_relu
+from derive.spec.catalog import x as X_VAR
+from derive.spec.expr import parse_expression
 
 MAX_EQUATION = 2000
 MAX_PLACEHOLDERS = 400
@@ -1196,6 +1196,6 @@ class Resolver:
 
 
 def _kind(element: sp.Indexed) -> tuple[str, int | None]:
-    from .notation import parse_base
+    from derive.network.notation import parse_base
 
     return parse_base(element.base.label.name)

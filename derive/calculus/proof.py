@@ -20,10 +20,10 @@ from dataclasses import dataclass, field, replace
 import sympy as sp
 from sympy.logic.boolalg import Boolean
 
-from .budget import time_limit
-from .derivation import Derivation
-from .network import Instance, instance_widths
-from .notation import base
+from derive.budget import time_limit
+from derive.calculus.derivation import Derivation
+from derive.network.chain import Instance, instance_widths
+from derive.network.notation import base
 
 DIGITS = 60
 # A symbolic check is tried where the loss is small (seed 003's output layer); the time limit is

@@ -12,8 +12,8 @@ from functools import cached_property
 import sympy as sp
 from sympy.calculus.util import continuous_domain
 
-from .budget import time_limit
-from .expr import FUNCTIONS
+from derive.budget import time_limit
+from derive.spec.expr import FUNCTIONS
 
 x = sp.Symbol("x", real=True)
 u = sp.Symbol("u", real=True)

@@ -1,0 +1,1 @@
+"""The derivation by the chain rule, its rule objects, and the proof by direct differentiation."""

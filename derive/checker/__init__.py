@@ -1,0 +1,1 @@
+"""The checker of hand derivations: reading equations and judging them."""

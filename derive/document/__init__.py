@@ -1,0 +1,1 @@
+"""The document: LaTeX and PDF of a derivation, the worked example, phrases in English and Korean."""

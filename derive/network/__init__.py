@@ -1,0 +1,1 @@
+"""The network: notation, index form and explicit instances of the layers."""

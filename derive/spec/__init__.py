@@ -1,0 +1,1 @@
+"""The spec: safe expressions, the catalog of activations and losses, and the TOML loader."""
