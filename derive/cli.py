@@ -49,6 +49,8 @@ def _run(args) -> int:
     requested = {f"--{option}": getattr(args, option) for option in ("tex", "pdf") if getattr(args, option)}
     outputs = check_outputs(requested, inputs=(args.spec,))
     spec = load_spec(args.spec)
+    if not spec.is_chain:
+        return _run_graph(args, spec, outputs)
     if args.example:
         check_example_size(spec)
     derivation = derive(spec, args.notation)
@@ -75,6 +77,45 @@ def _run(args) -> int:
         for path in files:
             print(f"wrote {path}", file=sys.stderr)
     return 0 if report is None or report.ok else 1
+
+
+def _run_graph(args, spec, outputs) -> int:
+    """A network of layer kinds: the generic reverse sweep and its proof on an explicit instance."""
+    from derive.calculus.backward import backward
+    from derive.calculus.graph_proof import prove_graph
+    from derive.document import graph_text
+    from derive.network.graph import Graph
+
+    if outputs or args.example or args.notation:
+        option = next(iter(outputs), "--example" if args.example else "--notation")
+        raise UsageError(f"{option}: the document of a network with layer kinds other than the dense chain is "
+                         "not written yet (the terminal and --json show its derivation and proof)")
+    derivation = backward(Graph(spec))
+    report = None if args.proof == "off" else prove_graph(derivation)
+    rows = graph_text.rows(derivation)
+    if args.json:
+        print(json.dumps({"name": spec.name, "title": spec.title, "layers": _layer_rows(spec),
+                          "loss": spec.loss.name, "reduction": spec.reduction, "formulas": rows,
+                          "proof": None if report is None else {"ok": report.ok, "summary": report.summary()}},
+                         indent=2, ensure_ascii=False))
+    else:
+        lines = [f"{spec.name}: {spec.title}",
+                 f"loss {spec.loss.name} per sample, {spec.reduction} over the batch (J); dT is ∂J/∂T", ""]
+        for layer in _layer_rows(spec):
+            lines.append(f"layer {layer['layer']} {layer['name']}: {layer['kind']} of {', '.join(layer['input'])}, "
+                         f"width {layer['width']}, activation {layer['activation']}")
+        lines.append("")
+        for row in rows:
+            note = f"   ({row['parts']} paths, added)" if row["parts"] > 1 else ""
+            lines.append(f"  {row['text']}{note}")
+        lines += ["", "not proved (--proof off)" if report is None else report.summary()]
+        print("\n".join(lines))
+    return 0 if report is None or report.ok else 1
+
+
+def _layer_rows(spec) -> list[dict]:
+    return [{"layer": l, "name": layer.name, "kind": layer.kind.kind, "input": list(layer.inputs),
+             "width": layer.units, "activation": layer.activation.name} for l, layer in enumerate(spec.layers, 1)]
 
 
 def _progress_line():

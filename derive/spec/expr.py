@@ -58,10 +58,12 @@ Resolver = Callable[[str], sp.Expr | None]
 
 class _Builder:
     def __init__(self, resolve: Resolver, functions: Mapping[str, Callable[..., sp.Expr]],
-                 calls: Mapping[str, Callable[..., sp.Expr]]):
+                 calls: Mapping[str, Callable[..., sp.Expr]],
+                 subscripts: Mapping[str, Callable[..., sp.Expr]]):
         self.resolve = resolve
         self.functions = functions
         self.calls = calls
+        self.subscripts = subscripts
 
     def build(self, node: ast.AST, depth: int = 0) -> sp.Expr:
         if depth > MAX_DEPTH:
@@ -91,6 +93,15 @@ class _Builder:
         if found is None:
             raise ExpressionError(f"unknown name '{node.id}'")
         return found
+
+    def _Subscript(self, node, depth):
+        if not (isinstance(node.value, ast.Name) and node.value.id in self.subscripts):
+            raise ExpressionError("subscripts are not allowed" if not self.subscripts else
+                                  f"only {', '.join(self.subscripts)} take subscripts")
+        items = node.slice.elts if isinstance(node.slice, ast.Tuple) else [node.slice]
+        if not all(isinstance(item, ast.Name) for item in items):
+            raise ExpressionError(f"subscripts of '{node.value.id}' must be index letters")
+        return self.subscripts[node.value.id]([item.id for item in items])
 
     def _UnaryOp(self, node, depth):
         operand = self.build(node.operand, depth)
@@ -161,10 +172,12 @@ def parse_expression(
     *,
     functions: Mapping[str, Callable[..., sp.Expr]] = FUNCTIONS,
     calls: Mapping[str, Callable[..., sp.Expr]] | None = None,
+    subscripts: Mapping[str, Callable[..., sp.Expr]] | None = None,
 ) -> sp.Expr:
     """Parse `text` into a SymPy expression; names are looked up in `names` (a mapping or a function).
 
-    `calls` adds special forms that receive the builder and the raw argument nodes (e.g. `Sum`).
+    `calls` adds special forms that receive the builder and the raw argument nodes (e.g. `Sum`);
+    `subscripts` maps the names that may be subscripted (`v[j, k]`) to a function of the index letters.
     Raises ExpressionError with a short reason.
     """
     if not isinstance(text, str):
@@ -180,7 +193,7 @@ def parse_expression(
     except RecursionError:
         raise ExpressionError(f"nested deeper than {MAX_DEPTH} levels") from None
     resolve = names.get if isinstance(names, Mapping) else names
-    builder = _Builder(resolve, functions, calls or {})
+    builder = _Builder(resolve, functions, calls or {}, subscripts or {})
     try:
         return builder.build(tree)
     except RecursionError:

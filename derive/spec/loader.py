@@ -8,16 +8,19 @@ from __future__ import annotations
 import math
 import re
 import tomllib
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
 import sympy as sp
 
 from derive.errors import ExpressionError, SpecError
+from derive.network.kinds import KINDS, Kind
+from derive.network.kinds.custom import MAX_PARAMS, read_formula
+from derive.network.kinds.dense import Dense
 from derive.spec import catalog
 from derive.spec.catalog import Activation, Loss
-from derive.spec.expr import parse_expression
+from derive.spec.expr import CONSTANTS, FUNCTIONS, parse_expression
 
 IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 NOTATIONS = ("ijk", "layer", "node")
@@ -40,9 +43,17 @@ DEFAULT_LR = {"sgd": 0.1, "momentum": 0.01, "nesterov": 0.01, "adagrad": 0.01, "
 
 @dataclass(frozen=True)
 class Layer:
+    """One [[layer]]: its kind (with the kind's own keys), width, activation, name and inputs."""
+
     units: int
     activation: Activation
-    bias: bool = True
+    kind: Kind = field(default_factory=Dense)
+    name: str = ""
+    inputs: tuple[str, ...] = ()  # layer names, "x" for the network input
+
+    @property
+    def bias(self) -> bool:
+        return getattr(self.kind, "bias", False)
 
 
 @dataclass(frozen=True)
@@ -97,6 +108,12 @@ class Spec:
     @property
     def output(self) -> Layer:
         return self.layers[-1]
+
+    @property
+    def is_chain(self) -> bool:
+        """The dense chain of the notes: every layer dense and reading the one before."""
+        names = ["x", *(layer.name for layer in self.layers)]
+        return all(layer.kind.kind == "dense" and layer.inputs == (names[l],) for l, layer in enumerate(self.layers))
 
     def with_notation(self, notation: str) -> Spec:
         return replace(self, notation=notation)
@@ -208,12 +225,7 @@ def _build(r: _Reader) -> Spec:
         r.fail("layer", "expected at least one [[layer]]")
     if len(raw_layers) > MAX_LAYERS:
         r.fail("layer", f"at most {MAX_LAYERS} layers are supported, got {len(raw_layers)}")
-    layers = []
-    for index, raw in enumerate(raw_layers):
-        field = f"layer[{index + 1}]"
-        if not isinstance(raw, dict):
-            r.fail(field, f"expected a table, got {_show(raw)}")
-        layers.append(_layer(_Reader(r.source, raw, field), last=index == len(raw_layers) - 1))
+    layers = _layers(r, raw_layers, inputs)
     loss = _loss(r)
     output = layers[-1].activation
     if loss.needs_probability and output.name not in catalog.PROBABILITY_ACTIVATIONS:
@@ -235,21 +247,113 @@ def _build(r: _Reader) -> Spec:
     return replace(spec, example=example, train=_train(r))
 
 
-def _layer(r: _Reader, last: bool) -> Layer:
-    r.check_keys(("units", "activation", "bias"))
-    units = r.positive_int("units")
-    act = _activation(r)
+def _layers(r: _Reader, raw_layers: list, inputs: int) -> list[Layer]:
+    """Every [[layer]] read, its inputs resolved and its width checked against them."""
+    layers: list[Layer] = []
+    widths = {"x": inputs}
+    used: set[str] = set()
+    for index, raw in enumerate(raw_layers):
+        where = f"layer[{index + 1}]"
+        if not isinstance(raw, dict):
+            r.fail(where, f"expected a table, got {_show(raw)}")
+        layer = _layer(_Reader(r.source, raw, where), index + 1, widths, last=index == len(raw_layers) - 1)
+        layers.append(layer)
+        widths[layer.name] = layer.units
+        used.update(layer.inputs)
+    for index, layer in enumerate(layers[:-1]):
+        if layer.name not in used:
+            r.fail(f"layer[{index + 1}]", f"the output of {layer.name!r} is used by no later layer "
+                   "(only the last layer is the network's output)")
+    return layers
+
+
+def _layer(r: _Reader, l: int, widths: dict[str, int], last: bool) -> Layer:
+    kind_name = r.choice("kind", tuple(KINDS), "dense")
+    cls = KINDS[kind_name]
+    own = [f.name for f in fields(cls) if f.name not in ("params_declared", "formula", "forward_text")]
+    special = ("params", "forward") if kind_name == "custom" else ()
+    r.check_keys(("kind", "name", "input", "activation", *(("units",) if cls.units_key else ()), *own, *special))
+    name = r.get("name", str, f"layer{l}", what="an identifier naming the layer")
+    if not IDENTIFIER.match(name) or len(name) > 32:
+        r.fail("name", f"expected an identifier of at most 32 characters, got {name!r}")
+    if name == "x" or name in widths:
+        r.fail("name", f"{name!r} is already taken" + (" (x is the network input)" if name == "x" else ""))
+    previous = list(widths)[-1]
+    value = r.get("input", (str, list), previous, what="a layer name or a list of layer names")
+    names = [value] if isinstance(value, str) else value
+    for item in names:
+        if not isinstance(item, str):
+            r.fail("input", f"expected layer names, got {_show(item)}")
+        if item not in widths:
+            later = "a later layer or this one; layers read only earlier ones, so there are no cycles"
+            r.fail("input", f"unknown layer {item!r} (known: {', '.join(widths)}; it may not name {later})")
+    if len(set(names)) != len(names):
+        r.fail("input", "names a layer twice")
+    low, high = cls.inputs
+    if len(names) < low or (high is not None and len(names) > high):
+        wanted = f"at least {low}" if high is None else (f"{low}" if low == high else f"{low} to {high}")
+        r.fail("input", f"{kind_name} takes {wanted} input(s), got {len(names)}")
+    in_widths = tuple(widths[item] for item in names)
+    kind = _custom(r, in_widths[0]) if kind_name == "custom" else cls(**_kind_keys(r, cls, own))
+    problem = kind.check_widths(in_widths)
+    if problem:
+        r.fail("input", problem)
+    units = r.positive_int("units") if cls.units_key else None
+    act = _activation(r, cls.default_activation)
+    width = kind.width(in_widths, units)
     if act.is_softmax:
         if not last:
             r.fail("activation", "softmax is only allowed on the output layer")
-        if units < 2:
+        if width < 2:
             r.fail("units", "softmax needs at least 2 units")
-    bias = r.get("bias", bool, True, what="true or false")
-    return Layer(units, act, bias)
+    return Layer(width, act, kind, name, tuple(names))
 
 
-def _activation(r: _Reader) -> Activation:
-    value = r.get("activation", (str, dict), what="an activation name or a table {name, expr}")
+def _kind_keys(r: _Reader, cls: type, own: list[str]) -> dict:
+    """A kind's own keys, typed by their defaults: booleans, and positive numbers (momentum at most 1)."""
+    values = {}
+    for f in fields(cls):
+        if f.name not in own or f.name not in r.table:
+            continue
+        if isinstance(f.default, bool):
+            values[f.name] = r.get(f.name, bool, what="true or false")
+        else:
+            values[f.name] = r.positive_float(f.name)
+            if f.name == "momentum" and values[f.name] > 1:
+                r.fail(f.name, f"expected a number in (0, 1], got {values[f.name]}")
+            if f.name == "eps" and values[f.name] > 1:
+                r.fail(f.name, f"expected a small positive number, got {values[f.name]}")
+    return values
+
+
+def _custom(r: _Reader, width_in: int) -> Kind:
+    raw = r.get("params", dict, {}, what="a table {name = [\"in\", \"out\"], ...}")
+    if len(raw) > MAX_PARAMS:
+        r.fail("params", f"at most {MAX_PARAMS} parameters")
+    declared: dict[str, tuple[str, ...]] = {}
+    for key, dims in raw.items():
+        if not IDENTIFIER.match(key) or len(key) > 16 or key in ("y", "sum", "x", "t") or key in FUNCTIONS \
+                or key in CONSTANTS or key in ("i", "j", "k", "r"):
+            r.fail(f"params.{key}", "expected a parameter name: an identifier that is not y, sum, an index "
+                   "letter (i, j, k, r) or a function name")
+        if not isinstance(dims, list) or not 1 <= len(dims) <= 2 or any(d not in ("in", "out") for d in dims) \
+                or len(set(dims)) != len(dims):
+            r.fail(f"params.{key}", 'expected its dimensions: ["in"], ["out"], ["in", "out"] or ["out", "in"]')
+        declared[key] = tuple(dims)
+    text = r.get("forward", str, what="an index formula in y[j] and the declared parameters, output index k")
+    try:
+        formula = read_formula(text, declared)
+    except ExpressionError as exc:
+        r.fail("forward", str(exc))
+    unused = [name for name in declared if not formula.has(sp.IndexedBase(name))]
+    if unused:
+        r.fail("params", f"declared but not used in forward: {', '.join(unused)}")
+    return KINDS["custom"](tuple(declared.items()), text, formula)
+
+
+def _activation(r: _Reader, default: str | None = None) -> Activation:
+    value = r.get("activation", (str, dict), ... if default is None else default,
+                  what="an activation name or a table {name, expr}")
     names = ", ".join(catalog.ACTIVATION_NAMES)
     if isinstance(value, str):
         if value not in catalog.ACTIVATION_NAMES:

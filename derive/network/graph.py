@@ -1,0 +1,217 @@
+"""The network as a graph of tensors in index notation, built once from the spec's layer kinds.
+
+Every quantity is a `Tensor`: the input x[n, k], the targets t[n, k], parameters (W3[j, k]), and nodes
+defined by an index expression over other tensors' elements (u3[n, k], mu3[n], y3[n, k]). Index `n` is the
+sample, so a kind that couples the samples (batch norm) is written like any other. Sizes are symbols
+(d_3, N); `Graph.sizes` holds the spec's numbers. Every consumer (derivation, proof, document, code)
+works from this one graph.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from functools import cached_property
+
+import sympy as sp
+
+from derive.network import indices as ix
+from derive.network.kinds import Kind, Param
+from derive.spec.catalog import Activation
+
+ROLES = ("input", "target", "param", "node")
+
+
+@dataclass(frozen=True)
+class Tensor:
+    name: str  # also its module key for parameters ("W3"), its array name in code otherwise
+    role: str  # one of ROLES
+    indices: tuple[sp.Symbol, ...]
+    shape: tuple[sp.Expr, ...]
+    layer: int
+    expr: sp.Expr | None = None  # a node's definition
+    what: str = ""  # "weighted sum", "mean", "output", ... (the document words it)
+    param: Param | None = None
+
+    @property
+    def base(self) -> sp.IndexedBase:
+        return sp.IndexedBase(self.name)
+
+    @property
+    def element(self) -> sp.Indexed:
+        return self.base[self.indices]
+
+    @property
+    def ranges(self) -> dict[sp.Symbol, sp.Expr]:
+        return dict(zip(self.indices, self.shape))
+
+    def reads(self) -> tuple[str, ...]:
+        """The tensors its definition reads, in order of first appearance."""
+        if self.expr is None:
+            return ()
+        seen: dict[str, None] = {}
+        for e in sp.preorder_traversal(self.expr):
+            if isinstance(e, sp.Indexed):
+                seen.setdefault(e.base.label.name)
+        return tuple(seen)
+
+
+@dataclass
+class LayerGraph:
+    l: int
+    name: str
+    kind: Kind
+    activation: Activation
+    inputs: tuple[str, ...]  # tensor names
+    width: int
+    params: list[Tensor] = field(default_factory=list)
+    nodes: list[Tensor] = field(default_factory=list)  # intermediate nodes, then u{l}, then y{l}
+
+    @property
+    def pre(self) -> Tensor:
+        return self.nodes[-2]
+
+    @property
+    def output(self) -> Tensor:
+        return self.nodes[-1]
+
+
+class LayerBuilder:
+    """What a kind's `forward` sees: its inputs, index letters, sizes, parameters and `node()`."""
+
+    n, m, k, j, i, r, batch = ix.n, ix.m, ix.k, ix.j, ix.i, ix.r, ix.BATCH
+
+    def __init__(self, graph: Graph, layer: LayerGraph, width_in: sp.Symbol, width: sp.Symbol):
+        self.graph = graph
+        self.layer = layer
+        self.width_in = width_in
+        self.width = width
+        self.inputs = [graph.tensors[name].base for name in layer.inputs]
+
+    def param(self, name: str) -> sp.IndexedBase:
+        return sp.IndexedBase(f"{name}{self.layer.l}")
+
+    def tensor(self, name: str) -> Tensor:
+        return self.graph.tensors[f"{name}{self.layer.l}"]
+
+    def constant(self, name: str, value: float) -> sp.Symbol:
+        symbol = sp.Symbol(f"{name}_{self.layer.l}", positive=True)
+        self.graph.constants[symbol] = sp.Float(value)
+        return symbol
+
+    def shape_of(self, idx: tuple[sp.Symbol, ...]) -> tuple[sp.Expr, ...]:
+        sizes = {ix.n: ix.BATCH, ix.m: ix.BATCH, ix.k: self.width, ix.r: self.width,
+                 ix.j: self.width_in, ix.i: self.width_in}
+        return tuple(sizes[a] for a in idx)
+
+    def node(self, name: str, idx: tuple[sp.Symbol, ...], expr: sp.Expr, what: str) -> sp.IndexedBase:
+        tensor = Tensor(f"{name}{self.layer.l}", "node", idx, self.shape_of(idx), self.layer.l, expr, what)
+        self.graph.add(tensor)
+        self.layer.nodes.append(tensor)
+        return tensor.base
+
+
+class Graph:
+    """The tensors of a spec in topological order, and its layers."""
+
+    def __init__(self, spec):
+        self.spec = spec
+        self.tensors: dict[str, Tensor] = {}
+        self.constants: dict[sp.Symbol, sp.Expr] = {}  # eps_3 -> 1e-5
+        self.sizes: dict[sp.Symbol, int] = {ix.BATCH: 0}  # d_l -> width (N is set per instance)
+        self.aliases: dict[sp.Symbol, sp.Symbol] = {}
+        d0 = self.size_symbol(0, spec.inputs)
+        self.add(Tensor("x", "input", (ix.n, ix.k), (ix.BATCH, d0), 0, what="input"))
+        self.layers: list[LayerGraph] = []
+        names = {"x": "x"}
+        for l, layer in enumerate(spec.layers, 1):
+            lg = LayerGraph(l, layer.name, layer.kind, layer.activation,
+                            tuple(names[name] for name in layer.inputs), layer.units)
+            names[layer.name] = f"y{l}"
+            self._build(lg)
+            self.layers.append(lg)
+        self._merge_sizes()
+        out = self.layers[-1].output
+        self.add(Tensor("t", "target", out.indices, out.shape, len(spec.layers), what="target"))
+
+    def _same_size(self, a: sp.Symbol, b: sp.Symbol):
+        self.aliases[a] = b
+
+    def _merge_sizes(self):
+        """Every size symbol an add equates with another replaced by one representative."""
+        if not self.aliases:
+            return
+
+        def root(s):
+            while s in self.aliases:
+                s = self.aliases[s]
+            return s
+
+        mapping = {s: root(s) for s in self.aliases}
+        for name, t in list(self.tensors.items()):
+            self.tensors[name] = replace(t, shape=tuple(s.xreplace(mapping) for s in t.shape),
+                                         expr=None if t.expr is None else t.expr.xreplace(mapping))
+        for lg in self.layers:
+            lg.params = [self.tensors[t.name] for t in lg.params]
+            lg.nodes = [self.tensors[t.name] for t in lg.nodes]
+        for s in mapping:
+            del self.sizes[s]
+
+    def size_symbol(self, l: int, width: int) -> sp.Symbol:
+        symbol = ix.index(f"d_{l}")
+        self.sizes[symbol] = width
+        return symbol
+
+    def add(self, tensor: Tensor):
+        assert tensor.name not in self.tensors, tensor.name
+        self.tensors[tensor.name] = tensor
+
+    def _build(self, lg: LayerGraph):
+        first = self.tensors[lg.inputs[0]]
+        width_in = first.shape[-1]
+        # a width the kind takes from its inputs is their symbol: all of an add's inputs share one
+        width = self.size_symbol(lg.l, lg.width) if lg.kind.units_key else width_in
+        for name in lg.inputs[1:]:
+            self._same_size(self.tensors[name].shape[-1], width_in)
+        b = LayerBuilder(self, lg, width_in, width)
+        sizes = {"in": width_in, "out": width}
+        for p in lg.kind.params():
+            pools = {"in": [ix.j, ix.i], "out": [ix.k, ix.r]}
+            idx = tuple(pools[dim].pop(0) for dim in p.dims)
+            tensor = Tensor(f"{p.name}{lg.l}", "param", idx, tuple(sizes[dim] for dim in p.dims), lg.l, param=p,
+                            what="parameter")
+            self.add(tensor)
+            lg.params.append(tensor)
+        pre = lg.kind.forward(b)
+        u = b.node("u", (ix.n, ix.k), pre, "pre-activation")
+        act = lg.activation
+        y_expr = None if act.is_softmax else act.of(u[ix.n, ix.k])
+        if act.is_softmax:  # over the layer: y_k = exp(u_k) / Σ_r exp(u_r)
+            y_expr = sp.exp(u[ix.n, ix.k]) / sp.Sum(sp.exp(u[ix.n, ix.r]), (ix.r, 1, width))
+        b.node("y", (ix.n, ix.k), y_expr, "output")
+
+    @property
+    def depth(self) -> int:
+        return len(self.layers)
+
+    @property
+    def output(self) -> Tensor:
+        return self.layers[-1].output
+
+    @cached_property
+    def params(self) -> list[Tensor]:
+        return [p for lg in self.layers for p in lg.params]
+
+    @cached_property
+    def nodes(self) -> list[Tensor]:
+        return [t for t in self.tensors.values() if t.role == "node"]
+
+    @cached_property
+    def consumers(self) -> dict[str, list[Tensor]]:
+        found: dict[str, list[Tensor]] = {name: [] for name in self.tensors}
+        for node in self.nodes:
+            for name in node.reads():
+                found[name].append(node)
+        return found
+
+    def layer_of(self, tensor: Tensor) -> LayerGraph | None:
+        return self.layers[tensor.layer - 1] if tensor.layer else None
