@@ -12,6 +12,7 @@ from derive.io import check_outputs, write_files
 from derive.spec.loader import DTYPES, load_spec
 
 from .gradcheck import NotAModule, main_gradcheck
+from .graph import generate_graph
 from .model import CodegenError
 from .printer import UnprintableError
 from .render import generate
@@ -38,13 +39,17 @@ def _generate(args) -> int:
     out = check_outputs({"-o": args.output}, inputs=(args.spec,))["-o"]
     spec = load_spec(args.spec)
     try:
-        source = generate(spec, args.dtype)
+        # the dense chain keeps its module; any other graph of layer kinds gets the graph module
+        source = generate(spec, args.dtype) if spec.is_chain else generate_graph(spec, args.dtype)
     except (UnprintableError, CodegenError) as exc:
         raise UsageError(f"{args.spec}: cannot generate code: {exc}") from None
     write_files({out: source})
-    sizes = "-".join(map(str, spec.sizes))
     acts = "/".join(layer.activation.name for layer in spec.layers)
-    print(f"wrote {out}: {spec.name} {sizes} {acts}, {spec.loss.name} ({spec.reduction}), "
+    if spec.is_chain:
+        shape = "-".join(map(str, spec.sizes))
+    else:
+        shape = f"graph of {spec.depth} layers ({', '.join(dict.fromkeys(l.kind.kind for l in spec.layers))})"
+    print(f"wrote {out}: {spec.name} {shape} {acts}, {spec.loss.name} ({spec.reduction}), "
           f"{args.dtype or spec.dtype}, {len(source.splitlines())} lines")
     return 0
 

@@ -1,0 +1,457 @@
+"""From the graph engine to the plan of a graph module: the forward and backward passes as IR blocks.
+
+Forward: every node of `derive.network.graph.Graph` in topological order, its index expression lowered
+(`lower.Lowerer`); the activation y = f(u) in the stable form `codegen.model.activation_forms` chose, the
+softmax with its log-sum-exp. Batch norm's mean and variance are a branch: the batch's own (training) or
+the state's running statistics (inference).
+
+Backward: the reverse sweep of `derive.calculus.backward`, only the gradients some parameter needs: the
+output δ (the head: the notes' loss and activation rules, times 1/N for the mean), then each tensor's
+∂J/∂x as the derivation wrote it, summed over its consumers; ∂J/∂u = ∂J/∂y ⊙ f'(u) in the activation's
+chosen form. The loss is the dense module's (`codegen.model._loss_expression`: log-softmax, log-sigmoid).
+"""
+
+from __future__ import annotations
+
+import keyword
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import sympy as sp
+
+from codegen.model import CodegenError, _loss_expression, _optimizer_call, _relu_like, activation_forms, array
+from codegen.printer import helper_names, helper_source, print_lines, stabilize
+from derive.calculus.backward import GraphDerivation, backward, gradient_base
+from derive.document.graph_text import text as graph_text
+from derive.network import indices as ix
+from derive.network.graph import Graph, LayerGraph, Tensor
+from derive.spec import catalog
+from derive.spec.loader import DEFAULT_LR, OPTIMIZERS, Spec
+
+from .ir import Alias, Array, Block, Comment, Elementwise, Load, Op, Softmax
+from .lower import BATCH, Lowerer
+from .render import NumpyRenderer
+from .share import share
+
+RESERVED = {"np", "N", "X", "T", "E", "params", "state", "grads", "cache", "DTYPE", "float", "dict", "range", "min",
+            "max", "len", "print", "scale", "seed", "rng", "key"}
+
+
+class Namer:
+    """Array names: unique, never a keyword or a name the module uses otherwise."""
+
+    def __init__(self):
+        self.taken = set(RESERVED)
+        self.counts: dict[str, int] = {}
+
+    def claim(self, name: str) -> str:
+        while name in self.taken or keyword.iskeyword(name):
+            name += "_"
+        self.taken.add(name)
+        return name
+
+    def fresh(self, prefix: str) -> str:
+        while True:
+            count = self.counts.get(prefix, 0)
+            self.counts[prefix] = count + 1
+            name = f"{prefix}{count}"
+            if name not in self.taken:
+                self.taken.add(name)
+                return name
+
+
+@dataclass
+class ParamInit:
+    key: str
+    shape: tuple[int, ...]
+    init: str  # "normal" (with std), "ones", "zeros"
+    std: str = ""
+    note: str = ""
+
+
+@dataclass
+class StateStat:
+    key: str  # "mean5"
+    array: str  # the batch statistic in the cache (MU5)
+    size: int
+    momentum: float
+    variance: bool
+
+
+@dataclass
+class GraphPlan:
+    spec: Spec
+    dtype: str
+    source: str
+    summary: list[str]  # one line per layer
+    params: list[ParamInit]
+    state: list[StateStat]
+    forward: list[Block]
+    output: str
+    cache: list[str]
+    backward: list[str]
+    grads: list[tuple[str, str]]  # (key, array)
+    loss_lines: list[str]
+    loss_args: list[str]
+    loss_comment: str
+    divisor: str
+    helpers: list[str]
+    uses_softmax: bool
+    optimizer: str
+    optimizer_defaults: dict[str, dict[str, str]]
+    forward_lines: list[str] = field(default_factory=list)
+
+    @property
+    def param_keys(self) -> list[str]:
+        return [p.key for p in self.params]
+
+
+def _title(lg: LayerGraph, graph: Graph) -> str:
+    inputs = ", ".join("x" if name == "x" else graph.layers[graph.tensors[name].layer - 1].name for name in lg.inputs)
+    return f"layer {lg.l} {lg.name}: {lg.kind.kind} of {inputs}, width {lg.width}, activation {lg.activation.name}"
+
+
+class GraphPlanner:
+    def __init__(self, spec: Spec, dtype: str | None):
+        self.spec = spec
+        self.dtype = dtype or spec.dtype
+        self.graph = Graph(spec)
+        self.derivation: GraphDerivation = backward(self.graph)
+        self.namer = Namer()
+        self.numbers = {s: sp.Integer(v) for s, v in self.graph.sizes.items() if s != ix.BATCH}
+        self.numbers.update(self.graph.constants)
+        self.arrays: dict[str, Array] = {}  # tensor or gradient base name -> its array
+        self.gradient_of = {gradient_base(name).label.name: name for name in self.derivation.gradients}
+        self.params = {p.name for p in self.graph.params}
+        self._name_arrays()
+        self.renderer = NumpyRenderer(into={self.grad(p.name).name for p in self.graph.params})
+
+    # ------------------------------------------------------------ arrays
+
+    def _shape(self, tensor: Tensor) -> tuple[sp.Expr, ...]:
+        return tuple(sp.sympify(s).xreplace(self.numbers) for s in tensor.shape)
+
+    def _name_arrays(self):
+        for name, tensor in self.graph.tensors.items():
+            if tensor.role == "param":
+                local = self.namer.claim(name)
+            elif tensor.role in ("input", "target"):
+                local = {"x": "X", "t": "T"}[name]
+            else:
+                local = self.namer.claim(name.upper())
+            self.arrays[name] = Array(local, tensor.indices, self._shape(tensor))
+        for name in self.derivation.gradients:
+            tensor = self.graph.tensors[name]
+            self.arrays[gradient_base(name).label.name] = Array(
+                self.namer.claim("d" + self.arrays[name].name), tensor.indices, self._shape(tensor))
+
+    def resolve(self, base: str) -> Array:
+        if base not in self.arrays:
+            raise CodegenError(f"unknown tensor {base}")
+        return self.arrays[base]
+
+    def grad(self, name: str) -> Array:
+        return self.arrays[gradient_base(name).label.name]
+
+    def _numbers(self, expr: sp.Expr) -> sp.Expr:
+        return expr.xreplace(self.numbers)
+
+    # ------------------------------------------------------------ forward
+
+    def forward(self, lower: Lowerer) -> list[Block]:
+        blocks = [Block()]
+        for lg in self.graph.layers:
+            stats = {t.name for t in lg.nodes if t.what in ("mean", "variance")} if lg.kind.couples_samples else set()
+            for node in lg.nodes:
+                out = self.arrays[node.name]
+                if node.name in stats:
+                    branch = self._running(lower, lg, node, out)
+                    if len(blocks) > 1 and blocks[-2].condition and not blocks[-1].ops:  # the variance after the mean
+                        blocks[-2].ops += branch.ops[1:]
+                        blocks[-2].otherwise += branch.otherwise
+                    else:
+                        blocks += [branch, Block()]
+                    continue
+                start = len(lower.ops)
+                comment = f"layer {lg.l} {lg.name} ({lg.kind.kind}): {node.what} {node.name}{_idx(node)} = " \
+                          f"{_plain(node.expr) if node is not lg.output else self._activation_text(lg)}"
+                if node is lg.pre and lg.kind.kind == "dense":
+                    comment += "  (u = y W + b)"
+                if node is lg.output:
+                    self._activation(lower, lg, out, comment)
+                else:
+                    lower.assign(out, self._numbers(node.expr), comment)
+                blocks[-1].ops.extend(lower.ops[start:])
+                del lower.ops[start:]
+        return [b for b in blocks if b.ops or b.condition]
+
+    def _activation_text(self, lg: LayerGraph) -> str:
+        act = lg.activation
+        if act.is_softmax:
+            return f"softmax(u{lg.l})_k = exp(u_k) / Σ_r exp(u_r)"
+        return f"f(u{lg.l}[n, k]) = {_plain(act.expr.xreplace({catalog.x: sp.Symbol('u')}))}"
+
+    def _activation(self, lower: Lowerer, lg: LayerGraph, out: Array, comment: str):
+        u = self.arrays[lg.pre.name].ref()
+        if lg.activation.is_softmax:
+            lse = Array(self.namer.claim(f"LSE{lg.l}"), (ix.n,), out.shape[:1])
+            lower.ops += [Comment(comment + " (the row maximum subtracted)"), Softmax(out, lse, u)]
+            return
+        act = lg.activation
+        value = activation_forms(act).forward(act, u.symbol)
+        if value == u.symbol:
+            lower.ops += [Comment(comment + " (identity: no copy)"), Alias(out, u)]
+        else:
+            lower.ops += [Comment(comment), Elementwise(out, value, {u.symbol: u})]
+
+    def _running(self, lower: Lowerer, lg: LayerGraph, node: Tensor, out: Array) -> Block:
+        """Batch norm's statistic: the batch's (training, no state) or the running one (inference)."""
+        memo = dict(lower.memo)
+        start = len(lower.ops)
+        comment = f"layer {lg.l} {lg.name} (batch_norm): {node.what} {node.name}{_idx(node)} = {_plain(node.expr)}"
+        lower.assign(out, self._numbers(node.expr), comment)
+        ops = lower.ops[start:]
+        del lower.ops[start:]
+        lower.memo = memo  # nothing computed inside the branch is shared outside it
+        key = f"{'mean' if node.what == 'mean' else 'var'}{lg.l}"
+        load = Load(out, f'state["{key}"]')
+        return Block([Comment("training: the batch's own statistic"), *ops], condition="state is None",
+                     otherwise=[Comment(f"inference: the running {node.what}"), load])
+
+    # ------------------------------------------------------------ backward
+
+    def needed(self) -> list[str]:
+        """The gradients some parameter's gradient reads, in the order of the reverse sweep."""
+        want: set[str] = set()
+        stack = list(self.params)
+        out = self.graph.layers[-1].pre.name
+        while stack:
+            name = stack.pop()
+            if name in want:
+                continue
+            want.add(name)
+            if name == out:
+                continue
+            for e in self.derivation.gradients[name].expr.atoms(sp.Indexed):
+                base = e.base.label.name
+                if base in self.gradient_of and self.gradient_of[base] not in want:
+                    stack.append(self.gradient_of[base])
+        return [name for name in self.derivation.gradients if name in want]
+
+    def backward(self, lower: Lowerer) -> list[Op]:
+        lower.ops = []
+        out_layer = self.graph.layers[-1]
+        layers_by_pre = {lg.pre.name: lg for lg in self.graph.layers}
+        for name in self.needed():
+            target = self.grad(name)
+            gradient = self.derivation.gradients[name]
+            if name == out_layer.pre.name:
+                self._head(lower, target)
+            elif name in layers_by_pre:
+                self._through_activation(lower, layers_by_pre[name], target)
+            else:
+                paths = len(gradient.contributions)
+                text = f"∂J/∂{name}{_idx(gradient.tensor)} = {_plain(gradient.expr)}"
+                if paths > 1:
+                    text += f"\n    ({paths} paths, added: " + ", ".join(c.source.name for c in gradient.contributions) \
+                            + ")"
+                lower.assign(target, self._numbers(gradient.expr), text)
+        return lower.ops
+
+    def _head(self, lower: Lowerer, target: Array):
+        """The output δ of the notes' rules (3) per sample, times 1/N for the batch mean."""
+        head = self.derivation.head
+        lg = self.graph.layers[-1]
+        act = lg.activation
+        delta = head.delta
+        note = ""
+        if not act.is_softmax:
+            forms = activation_forms(act)
+            u = sp.IndexedBase(lg.pre.name)
+            n, k = ix.n, ix.k
+            if delta.has(u) or forms.output_form_unsafe:
+                # no (safe) output form: the factors of the delta rule apart, each stable
+                loss_rule = head.steps[0]
+                dEdy = loss_rule.rhs.replace(lambda e: isinstance(e, sp.Indexed) and len(e.indices) == 1,
+                                             lambda e: e.base[n, e.indices[0]])
+                delta = stabilize(dEdy) * forms.derivative(act.derivative.xreplace({catalog.x: u[n, k]}))
+                note = "\n    ∂E/∂y and f'(u) kept apart (the output form is not safe in floating point)"
+        text = (f"(3) the output δ: ∂J/∂u{lg.l}[n, k] = {_plain(head.scale)} · δ[n, k], "
+                f"δ = {_plain(head.delta)}{note}")
+        if act.is_softmax and self.spec.loss.name == "cross_entropy":
+            text += "\n    using Σ_r t_r = 1 (each row of T sums to one)"
+        lower.assign(target, self._numbers(head.scale * delta), text)
+
+    def _through_activation(self, lower: Lowerer, lg: LayerGraph, target: Array):
+        """(7) ∂J/∂u = ∂J/∂y ⊙ f'(u), f' in the form activation_forms chose (in y where it is safe)."""
+        act = lg.activation
+        forms = activation_forms(act)
+        u, y = self.arrays[lg.pre.name].ref(), self.arrays[lg.output.name].ref()
+        dy = self.grad(lg.output.name).ref()
+        if forms.derivative_in_y or act.output_form is None:
+            slope = act.dydu(u.symbol, y.symbol)
+        else:
+            slope = act.derivative.xreplace({catalog.x: u.symbol})
+        slope = forms.derivative(slope)
+        shown = act.dydu(sp.Symbol(f"u{lg.l}"), sp.Symbol(f"y{lg.l}"))
+        text = f"(7) ∂J/∂u{lg.l} = ∂J/∂y{lg.l} ⊙ f'(u{lg.l}), f' = {_plain(shown)}"
+        if slope == 1:
+            lower.ops += [Comment(text + " (identity: no copy)"), Alias(target, dy)]
+            return
+        lower.ops += [Comment(text), Elementwise(target, dy.symbol * slope, {dy.symbol: dy, u.symbol: u, y.symbol: y})]
+
+    # ------------------------------------------------------------ module
+
+    def init(self) -> list[ParamInit]:
+        found = []
+        for lg in self.graph.layers:
+            for tensor in lg.params:
+                p = tensor.param
+                shape = tuple(int(s) for s in self._shape(tensor))
+                if p.init == "by_activation":
+                    n_in, n_out = shape
+                    he = _relu_like(lg.activation)
+                    std = f"(2 / {n_in}) ** 0.5" if he else f"(2 / ({n_in} + {n_out})) ** 0.5"
+                    found.append(ParamInit(tensor.name, shape, "normal", std, "He" if he else "Glorot"))
+                elif p.init == "fan_in" and "in" in p.dims:
+                    fan_in = shape[p.dims.index("in")]
+                    found.append(ParamInit(tensor.name, shape, "normal", f"{fan_in} ** -0.5", "normal(0, 1/√fan_in)"))
+                elif p.init == "ones":
+                    found.append(ParamInit(tensor.name, shape, "ones"))
+                else:
+                    found.append(ParamInit(tensor.name, shape, "zeros"))
+        return found
+
+    def state(self) -> list[StateStat]:
+        found = []
+        for lg in self.graph.layers:
+            if not lg.kind.couples_samples:
+                continue
+            for node in lg.nodes:
+                if node.what in ("mean", "variance"):
+                    key = f"{'mean' if node.what == 'mean' else 'var'}{lg.l}"
+                    found.append(StateStat(key, self.arrays[node.name].name, int(self._shape(node)[0]),
+                                           float(lg.kind.momentum), node.what == "variance"))
+        return found
+
+    def plan(self) -> GraphPlan:
+        lower = Lowerer(self.resolve, self.namer.fresh)
+        forward_blocks = self.forward(lower)
+        for block in forward_blocks:
+            block.ops = share(block.ops, self.namer.fresh, "c")
+        backward_ops = share(self.backward(lower), self.namer.fresh, "c")
+
+        out_layer = self.graph.layers[-1]
+        L = out_layer.l
+        loss_expr, _ = _loss_expression(self.spec, L, {})
+        names = {array(f"Y{L}"): sp.Symbol(self.arrays[out_layer.output.name].name, real=True),
+                 array(f"U{L}"): sp.Symbol(self.arrays[out_layer.pre.name].name, real=True),
+                 array(f"LSE{L}"): sp.Symbol(f"LSE{L}", real=True)}
+        loss_expr = loss_expr.xreplace(names)
+        loss_args = sorted(s.name for s in loss_expr.free_symbols if s.name != "T")
+        loss_lines = print_lines(loss_expr, "E", "e")
+
+        # what the backward pass reads of the forward one (and the loss), returned by _forward
+        produced = {op.out.name for b in forward_blocks for op in b.all_ops()}
+        if out_layer.activation.is_softmax:
+            produced.add(f"LSE{L}")
+        read = []
+        for op in backward_ops:
+            for a in op.reads():  # (a Comment reads nothing)
+                if a.name in produced and a.name not in read:
+                    read.append(a.name)
+        output = self.arrays[out_layer.output.name].name
+        stats = self.state()
+        cache = list(dict.fromkeys([output, *loss_args, *read, *(s.array for s in stats)]))
+        # parameters each pass reads, loaded from params at its top
+        forward_ops = [op for b in forward_blocks for op in b.all_ops()]
+        forward_loads = self._loads(forward_ops)
+        backward_loads = self._loads(backward_ops, exclude=produced)
+        if any(_uses_batch(op) for op in forward_ops):
+            forward_loads.insert(0, Load(Array("N", (), ()), "X.shape[0]"))
+        forward_blocks.insert(0, Block(forward_loads))
+        backward_lines = self.renderer.lines([*backward_loads, *backward_ops])
+        if any(_uses_batch(op) for op in backward_ops):
+            backward_lines.insert(0, "N = X.shape[0]")
+        grads = [(p.name, self.grad(p.name).name) for p in self.graph.params]
+
+        divisor = []
+        if self.spec.reduction == "mean":
+            divisor.append("T.shape[0]")
+        if self.spec.loss.mean_over_outputs:
+            divisor.append(str(out_layer.width))
+        lines_text = "\n".join([*self.renderer.lines(forward_ops), *backward_lines, *loss_lines])
+        optimizer_defaults = {name: {"lr": repr(DEFAULT_LR[name]), **{k: repr(v) for k, v in params.items()}}
+                              for name, params in OPTIMIZERS.items()}
+        return GraphPlan(
+            spec=self.spec,
+            dtype=self.dtype,
+            source=Path(self.spec.source).name,
+            summary=[_title(lg, self.graph) for lg in self.graph.layers],
+            params=self.init(),
+            state=stats,
+            forward=forward_blocks,
+            output=output,
+            cache=cache,
+            backward=backward_lines,
+            grads=grads,
+            loss_lines=loss_lines,
+            loss_args=loss_args,
+            loss_comment=_plain(self.spec.loss.expr),
+            divisor=" * ".join(divisor) if len(divisor) < 2 else f"({' * '.join(divisor)})",
+            helpers=[helper_source(name) for name in helper_names(lines_text)],
+            uses_softmax=out_layer.activation.is_softmax,
+            optimizer=_optimizer_call(self.spec),
+            optimizer_defaults=optimizer_defaults,
+        )
+
+    def _loads(self, ops: list[Op], exclude=()) -> list[Op]:
+        loads = []
+        seen = set()
+        by_array = {self.arrays[name].name: name for name in self.params}
+        for op in ops:
+            for a in op.reads():
+                if a.name in by_array and a.name not in seen and a.name not in exclude:
+                    seen.add(a.name)
+                    loads.append(Load(a, f'params["{by_array[a.name]}"]'))
+        return loads
+
+
+def _plain(expr: sp.Expr) -> str:
+    """A formula as `derive` prints it (x_nk, Σ_{j=1..d_0}); SymPy's plain text where that printer has no
+    form (a general Piecewise: GraphTextPrinter falls back to a method StrPrinter lacks)."""
+    try:
+        return graph_text(expr)
+    except AttributeError:
+        return sp.sstr(expr)
+
+
+def _idx(tensor: Tensor) -> str:
+    return "[" + ", ".join(a.name for a in tensor.indices) + "]" if tensor.indices else ""
+
+
+def _uses_batch(op: Op) -> bool:
+    return isinstance(op, Elementwise) and BATCH in op.expr.free_symbols
+
+
+def plan_graph(spec: Spec, dtype: str | None = None) -> GraphPlan:
+    planner = GraphPlanner(spec, dtype)
+    plan = planner.plan()
+    plan.forward_lines = render_blocks(planner.renderer, plan.forward)
+    return plan
+
+
+def render_blocks(renderer: NumpyRenderer, blocks: list[Block]) -> list[str]:
+    lines = []
+    for block in blocks:
+        if block.condition is None:
+            lines += renderer.lines(block.ops)
+            continue
+        lines.append(f"if {block.condition}:")
+        lines += ["    " + line for line in renderer.lines(block.ops)]
+        lines.append("else:")
+        lines += ["    " + line for line in renderer.lines(block.otherwise)]
+    return lines
+
+
+__all__ = ["GraphPlan", "plan_graph"]
