@@ -80,16 +80,17 @@ def _run(args) -> int:
 
 
 def _run_graph(args, spec, outputs) -> int:
-    """A network of layer kinds: the generic reverse sweep and its proof on an explicit instance."""
+    """A network of layer kinds: the generic reverse sweep, its proof on an explicit instance, its document."""
     from derive.calculus.backward import backward
     from derive.calculus.graph_proof import prove_graph
     from derive.document import graph_text
     from derive.network.graph import Graph
 
-    if outputs or args.example or args.notation:
-        option = next(iter(outputs), "--example" if args.example else "--notation")
-        raise UsageError(f"{option}: the document of a network with layer kinds other than the dense chain is "
-                         "not written yet (the terminal and --json show its derivation and proof)")
+    if args.notation:
+        raise UsageError("--notation: a network with layer kinds other than the dense chain is written in the "
+                         "graph's own index notation (x_nk, u^(l)_nk, w^(l)_jk)")
+    if args.example:
+        check_example_size(spec)
     derivation = backward(Graph(spec))
     report = None if args.proof == "off" else prove_graph(derivation)
     rows = graph_text.rows(derivation)
@@ -110,6 +111,23 @@ def _run_graph(args, spec, outputs) -> int:
             lines.append(f"  {row['text']}{note}")
         lines += ["", "not proved (--proof off)" if report is None else report.summary()]
         print("\n".join(lines))
+    if outputs:  # everything is made first; only then is anything written
+        from derive.document.graph import render_graph_tex
+
+        tex = render_graph_tex(derivation, report, lang=args.lang, example=args.example)
+        files = {}
+        if "--tex" in outputs:
+            files[outputs["--tex"]] = tex
+        if "--pdf" in outputs:
+            from derive.document.pdf import PdfError, build
+
+            try:
+                files[outputs["--pdf"]] = build(tex)[0]
+            except PdfError as exc:
+                raise UsageError(f"--pdf: {exc}" + (" (nothing written)" if len(files) else "")) from None
+        write_files(files)
+        for path in files:
+            print(f"wrote {path}", file=sys.stderr)
     return 0 if report is None or report.ok else 1
 
 

@@ -306,3 +306,220 @@ KO: dict[str, str] = {
 }
 
 LANGUAGES = {"en": EN, "ko": KO}
+
+# -- the document of a network of layer kinds (derive.document.graph) ----------------------------------
+
+GRAPH_EN: dict = {
+    "network": "The network as a graph of layers",
+    "network_intro": "The network has %(depth)s layers. Figure~\\ref{fig:net} draws them as a graph: each box is a "
+                     "layer, and an arrow carries a layer's output to every layer that reads it%(skips)s. "
+                     "Table~\\ref{tab:notation} lists each layer with its kind, its inputs, its width and its "
+                     "activation.",
+    "skips": "; the curved arrows are skip connections, whose gradients are added",
+    "figure_caption": "The graph of layers, from the input $x$ to the objective $J$.",
+    "table_caption": "Layers, their kinds, inputs and widths.",
+    "col_layer": "Layer", "col_name": "Name", "col_kind": "Kind", "col_input": "Input", "col_width": "Width",
+    "col_activation": "Activation",
+    "indices": "Every quantity carries the sample $n = 1, \\dots, N$ of the batch and a feature: $k$ for a "
+               "layer's own features, $j$ for those of its input; $d_l$ is a width (%(widths)s). "
+               "$\\frac{\\partial J}{\\partial z}$ is the derivative of the batch objective $J$; $\\delta_{ab}$ is "
+               "the Kronecker delta (1 where $a = b$, else 0) and $[c]$ is 1 where the condition $c$ holds, else 0.",
+    "forward": "Forward pass and objective",
+    "forward_intro": "Layer by layer, every node of the graph is an index expression in the nodes before it:",
+    "forward_layer": "Layer %(l)s, %(kind)s (\\texttt{%(name)s}):",
+    "loss_intro": "The loss of sample $n$ compares its outputs with the targets $t_{nk}$ (%(loss)s); the objective "
+                  "$J$ is its %(how)s over the batch:",
+    "how_mean": "mean", "how_sum": "sum",
+    "sweep": "Backpropagation runs through the graph in reverse. For a node $z$ and a tensor $x$ that it reads, "
+             "the part of the gradient of $x$ that flows through $z$ is the chain rule "
+             "$\\frac{\\partial J}{\\partial x_{a}} = \\sum_{i} \\frac{\\partial J}{\\partial z_{i}} "
+             "\\frac{\\partial z_{i}}{\\partial x_{a}}$ over all elements $i$ of $z$. SymPy differentiates $z$'s "
+             "index expression, which leaves Kronecker deltas; they are removed one at a time: a delta between a "
+             "summed index and another index drops the sum and substitutes (keeping the range guard where the "
+             "ranges differ), an affine index map is solved for the summed index, and a delta between two free "
+             "indices stays as a factor. A tensor read by several nodes gets one part per node, and the parts are "
+             "added. No layer kind has a backward rule of its own. The sections below go from the output layer down.",
+    "layer_title": "Layer %(l)s: %(kind)s (\\texttt{%(name)s})",
+    "sub_forward": "Forward", "sub_backward": "Backward through its nodes", "sub_closed": "Closed form",
+    "sub_params": "Parameter gradients", "sub_input": "Gradient handed to the input",
+    "kind_dense": "A dense layer: each output feature $k$ is a weighted sum of the input features plus a bias, "
+                  "then the activation.",
+    "kind_dense_nobias": "A dense layer without bias: each output feature $k$ is a weighted sum of the input "
+                         "features, then the activation.",
+    "kind_add": "An addition (skip connection): the sum of its inputs %(inputs)s, then the activation. Backward, "
+                "every input receives the gradient of the sum unchanged: the derivative of a sum by one of its "
+                "terms is 1.",
+    "kind_layer_norm": "Layer normalisation: each sample $n$ is normalised over its features, by its mean and "
+                       "variance, then scaled and shifted per feature. The mean and the variance are nodes of "
+                       "their own, so the chain rule runs through the computational graph "
+                       "$x \\to \\mu \\to \\sigma^2 \\to \\hat x \\to u$.",
+    "kind_batch_norm": "Batch normalisation: each feature $k$ is normalised over the $N$ samples $m$ of the batch "
+                       "(the biased variance, as in training), then scaled and shifted. It couples the samples: "
+                       "$\\mu_k$ and $\\sigma^2_k$ depend on every sample, so the derivation introduces the sample "
+                       "index, and the gradient handed to $x_{nk}$ depends on the whole batch. In inference the "
+                       "module uses running statistics instead (momentum %(momentum)s, unbiased running variance).",
+    "kind_custom": "A custom layer, the spec's own formula \\texttt{%(formula)s} with the parameters %(params)s. "
+                   "Its backward pass is derived like that of every other kind.",
+    "kind_other": "A layer of kind \\texttt{%(kind)s}.",
+    "start_output": "This is the output layer: its gradient starts from the loss, by the rules of the notes, for "
+                    "one sample.",
+    "head_loss": "The loss of one sample is a sum over the outputs, and only one of its terms depends on $%(y)s$:",
+    "head_activation": "The derivative of the activation (%(name)s), written in the output where it can be:",
+    "head_delta": "Together, $%(delta)s = \\partial E / \\partial u$ of one sample:",
+    "head_softmax": "With softmax every output depends on every weighted sum; by the quotient rule,",
+    "head_softmax_delta": "so the chain rule sums over the layer:",
+    "head_targets": "The targets of one sample sum to one, $%(sum)s = 1$, so",
+    "head_scale_mean": "The objective is the mean over the batch, so for sample $n$:",
+    "head_scale_sum": "The objective is the sum over the batch, so for sample $n$:",
+    "start_hidden": "The gradient of its output comes from the layers that read it:",
+    "summed": "The gradient reaches $%(tensor)s$ along %(count)s paths (%(through)s); the parts are added:",
+    "through_layer": "layer %(l)s, $%(node)s$, Section~\\ref{%(sec)s}",
+    "edge": "Through $%(source)s$ (%(what)s) to $%(target)s$:",
+    "terms": "Its %(count)s terms are worked one by one:",
+    "note_chain": "chain rule", "note_diff": "differentiate", "note_result": "result", "note_term": "term",
+    "note_output_form": "in the output",
+    "step_substitute": "$%(delta)s$: $%(index)s = %(value)s$",
+    "step_affine": "$%(delta)s$: solved, $%(index)s = %(value)s$",
+    "step_merge": "$%(delta)s$ kept",
+    "step_guard": ", where $%(guard)s$",
+    "closed_intro": "Added, the paths through $\\hat x$, $\\sigma^2$ and $\\mu$ give the gradient handed to the input. "
+                    "With $g_{%(idx)s} = \\frac{\\partial J}{\\partial \\hat x_{%(idx)s}}$ it is the textbook closed "
+                    "form",
+    "closed_g": "where",
+    "closed_proved": "The proof (Section~\\ref{sec:proof}) confirmed that the gradient derived through the graph "
+                     "equals this closed form, element by element on the explicit instance.",
+    "closed_unchecked": "(The proof was switched off, so this equality was not checked for this document.)",
+    "closed_failed": "The proof found the graph-derived gradient different from this closed form "
+                     "(Section~\\ref{sec:proof}).",
+    "params_intro": "The gradients of the layer's parameters, summed over the samples of the batch:",
+    "input_intro": "The part of the gradient of its input $%(x)s$ that this layer hands down:",
+    "input_more": "The input is read elsewhere too; the whole gradient is added up in the section of the layer that "
+                  "makes it.",
+    "proof": "What was proven",
+    "proof_intro": "The formulas above hold for any widths and batch size. To back them, a small instance of the same "
+                   "graph (the sizes below) was written out element by element, its objective differentiated "
+                   "directly for every parameter and every input element (reverse mode over the written-out "
+                   "expression, each node's partial derivatives by SymPy), and compared with the formulas of the "
+                   "reverse sweep evaluated at the same random points:",
+    "proof_none": "No proof was made for this document (\\texttt{--proof off}).",
+    "example": "Worked example",
+    "example_intro": "One forward and backward pass with numbers, on a batch of %(N)s sample%(plural)s, computed "
+                     "element by element from the formulas above in %(digits)s-digit arithmetic and printed to 9 "
+                     "significant digits.",
+    "example_given": "The values of %(names)s come from the spec's \\texttt{[example]} table; the others are drawn "
+                     "with a fixed seed (%(seed)s), rounded to two decimals.",
+    "example_drawn": "All values are drawn with a fixed seed (%(seed)s), rounded to two decimals.",
+    "ex_inputs": "Inputs, targets and parameters",
+    "ex_forward": "Forward pass",
+    "ex_backward": "Backward pass",
+    "ex_update": "Gradients and updated parameters",
+    "ex_update_intro": "One step of gradient descent, $\\theta \\leftarrow \\theta - \\eta\\, \\partial J/\\partial "
+                       "\\theta$ with $\\eta = %(lr)s$:",
+    "ex_objective": "The objective:",
+    "col_element": "Element", "col_value": "Value", "col_gradient": "Gradient", "col_updated": "Updated",
+    "ex_more": "\\dots\\ and %(n)s more",
+    "what": {"mean": "the mean", "variance": "the variance", "normalised": "the normalised value",
+             "pre-activation": "the pre-activation", "output": "the output", "parameter": "a parameter",
+             "input": "the input"},
+}
+
+GRAPH_KO: dict = {
+    "network": "층의 그래프로 본 신경망",
+    "network_intro": "이 신경망에는 층이 %(depth)s개 있다. 그림~\\ref{fig:net}은 층들을 그래프로 그린 것이다. 상자 하나가 "
+                     "층 하나이고, 화살표는 층의 출력을 그 출력을 읽는 층으로 보낸다%(skips)s. 표~\\ref{tab:notation}은 "
+                     "각 층의 종류, 입력, 폭, 활성화 함수를 보여 준다.",
+    "skips": ". 곡선 화살표는 스킵 연결이며, 그 기울기는 더해진다",
+    "figure_caption": "입력 $x$에서 목적 함수 $J$까지, 층의 그래프.",
+    "table_caption": "층, 종류, 입력, 폭.",
+    "col_layer": "층", "col_name": "이름", "col_kind": "종류", "col_input": "입력", "col_width": "폭",
+    "col_activation": "활성화 함수",
+    "indices": "모든 양에는 배치의 샘플 $n = 1, \\dots, N$과 특성 첨자가 붙는다. $k$는 층 자신의 특성, $j$는 입력의 "
+               "특성이고, $d_l$은 폭이다 (%(widths)s). $\\frac{\\partial J}{\\partial z}$는 배치 목적 함수 $J$의 "
+               "편미분이고, $\\delta_{ab}$는 크로네커 델타($a = b$이면 1, 아니면 0), $[c]$는 조건 $c$가 참이면 1, "
+               "아니면 0이다.",
+    "forward": "순전파와 목적 함수",
+    "forward_intro": "층마다, 그래프의 모든 노드는 앞선 노드들의 첨자 식이다:",
+    "forward_layer": "층 %(l)s, %(kind)s (\\texttt{%(name)s}):",
+    "loss_intro": "샘플 $n$의 손실은 출력과 목표값 $t_{nk}$를 비교하고 (%(loss)s), 목적 함수 $J$는 배치에 대한 "
+                  "그 %(how)s이다:",
+    "how_mean": "평균", "how_sum": "합",
+    "sweep": "오차 역전파는 그래프를 거꾸로 지난다. 노드 $z$와 그 노드가 읽는 텐서 $x$에 대해, $z$를 거쳐 $x$로 가는 "
+             "기울기는 연쇄 법칙 $\\frac{\\partial J}{\\partial x_{a}} = \\sum_{i} \\frac{\\partial J}{\\partial "
+             "z_{i}} \\frac{\\partial z_{i}}{\\partial x_{a}}$ ($z$의 모든 원소 $i$에 대한 합)이다. SymPy가 $z$의 "
+             "첨자 식을 미분하면 크로네커 델타가 남고, 이것을 하나씩 없앤다. 합해지는 첨자와 다른 첨자 사이의 델타는 "
+             "합을 없애고 대입한다 (범위가 다르면 범위 조건을 남긴다). 아핀 첨자 식은 합해지는 첨자에 대해 풀고, "
+             "두 자유 첨자 사이의 델타는 인수로 남는다. 여러 노드가 읽는 텐서는 노드마다 한 부분을 받고, 그 부분들을 "
+             "더한다. 어떤 층 종류도 자기만의 역전파 규칙을 갖지 않는다. 아래 절들은 출력층부터 아래로 내려간다.",
+    "layer_title": "층 %(l)s: %(kind)s (\\texttt{%(name)s})",
+    "sub_forward": "순전파", "sub_backward": "노드를 거치는 역전파", "sub_closed": "닫힌 형태",
+    "sub_params": "파라미터 기울기", "sub_input": "입력으로 전달되는 기울기",
+    "kind_dense": "완전연결층: 출력 특성 $k$마다 입력 특성의 가중합에 편향을 더하고 활성화 함수를 적용한다.",
+    "kind_dense_nobias": "편향 없는 완전연결층: 출력 특성 $k$마다 입력 특성의 가중합에 활성화 함수를 적용한다.",
+    "kind_add": "덧셈 (스킵 연결): 입력 %(inputs)s의 합에 활성화 함수를 적용한다. 역전파에서는 모든 입력이 합의 "
+                "기울기를 그대로 받는다. 합을 한 항으로 미분하면 1이기 때문이다.",
+    "kind_layer_norm": "층 정규화: 샘플 $n$마다 특성들의 평균과 분산으로 정규화한 뒤, 특성마다 크기를 조절하고 "
+                       "이동한다. 평균과 분산이 각각 노드이므로 연쇄 법칙은 계산 그래프 "
+                       "$x \\to \\mu \\to \\sigma^2 \\to \\hat x \\to u$를 따라간다.",
+    "kind_batch_norm": "배치 정규화: 특성 $k$마다 배치의 $N$개 샘플 $m$에 대해 정규화하고 (학습 때처럼 편향 분산), "
+                       "크기를 조절하고 이동한다. 이 층은 샘플들을 서로 묶는다. $\\mu_k$와 $\\sigma^2_k$가 모든 "
+                       "샘플에 의존하므로 유도에 샘플 첨자가 들어오고, $x_{nk}$로 전달되는 기울기는 배치 전체에 "
+                       "의존한다. 추론 때는 이동 통계(모멘텀 %(momentum)s, 불편 이동 분산)를 대신 쓴다.",
+    "kind_custom": "사용자 정의 층: 스펙의 식 \\texttt{%(formula)s}, 파라미터 %(params)s. 역전파는 다른 모든 "
+                   "종류와 같은 방법으로 유도한다.",
+    "kind_other": "종류 \\texttt{%(kind)s}의 층.",
+    "start_output": "출력층이다. 기울기는 손실에서 시작하며, 노트의 규칙을 샘플 하나에 대해 적용한다.",
+    "head_loss": "한 샘플의 손실은 출력에 대한 합이고, $%(y)s$에 의존하는 항은 하나뿐이다:",
+    "head_activation": "활성화 함수(%(name)s)의 도함수를, 가능하면 출력으로 쓰면",
+    "head_delta": "둘을 합치면 한 샘플의 $%(delta)s = \\partial E / \\partial u$:",
+    "head_softmax": "소프트맥스에서는 모든 출력이 모든 가중합에 의존한다. 몫의 법칙으로",
+    "head_softmax_delta": "따라서 연쇄 법칙은 층 전체에 대해 더한다:",
+    "head_targets": "한 샘플의 목표값의 합은 1이므로, $%(sum)s = 1$, 따라서",
+    "head_scale_mean": "목적 함수는 배치에 대한 평균이므로, 샘플 $n$에 대해",
+    "head_scale_sum": "목적 함수는 배치에 대한 합이므로, 샘플 $n$에 대해",
+    "start_hidden": "출력의 기울기는 그 출력을 읽는 층들에서 온다:",
+    "summed": "기울기는 $%(tensor)s$에 %(count)s개의 경로(%(through)s)로 도달하고, 그 부분들을 더한다:",
+    "through_layer": "층 %(l)s, $%(node)s$, \\ref{%(sec)s}절",
+    "edge": "$%(source)s$ (%(what)s)를 거쳐 $%(target)s$로:",
+    "terms": "%(count)s개의 항을 하나씩 계산한다:",
+    "note_chain": "연쇄 법칙", "note_diff": "미분", "note_result": "결과", "note_term": "항",
+    "note_output_form": "출력으로",
+    "step_substitute": "$%(delta)s$: $%(index)s = %(value)s$",
+    "step_affine": "$%(delta)s$: 풀면 $%(index)s = %(value)s$",
+    "step_merge": "$%(delta)s$ 남김",
+    "step_guard": ", 단 $%(guard)s$",
+    "closed_intro": "$\\hat x$, $\\sigma^2$, $\\mu$를 거치는 경로를 더하면 입력으로 전달되는 기울기가 된다. "
+                    "$g_{%(idx)s} = \\frac{\\partial J}{\\partial \\hat x_{%(idx)s}}$로 쓰면 교과서의 닫힌 형태",
+    "closed_g": "여기서",
+    "closed_proved": "증명(\\ref{sec:proof}절)에서 그래프로 유도한 기울기가 이 닫힌 형태와 같음을 명시적인 작은 "
+                     "신경망의 모든 원소에서 확인했다.",
+    "closed_unchecked": "(증명을 끄고 만든 문서이므로 이 등식은 확인하지 않았다.)",
+    "closed_failed": "증명에서 그래프로 유도한 기울기가 이 닫힌 형태와 다르게 나왔다 (\\ref{sec:proof}절).",
+    "params_intro": "층의 파라미터 기울기 (배치의 샘플에 대해 더한다):",
+    "input_intro": "이 층이 입력 $%(x)s$로 전달하는 기울기:",
+    "input_more": "입력은 다른 곳에서도 읽히므로, 전체 기울기는 그 입력을 만드는 층의 절에서 더한다.",
+    "proof": "증명된 것",
+    "proof_intro": "위의 식은 폭과 배치 크기와 관계없이 성립한다. 이를 뒷받침하기 위해 같은 그래프의 작은 신경망(아래 "
+                   "크기)을 원소별로 명시적으로 쓰고, 목적 함수를 모든 파라미터와 모든 입력 원소에 대해 직접 미분하여 "
+                   "(명시적인 식에 대한 역방향 모드, 각 노드의 편미분은 SymPy로) 같은 무작위 점에서 계산한 역전파 식과 "
+                   "비교했다:",
+    "proof_none": "이 문서에는 증명이 없다 (\\texttt{--proof off}).",
+    "example": "계산 예제",
+    "example_intro": "샘플 %(N)s개의 배치에 대한 순전파와 역전파를 위의 식에서 원소별로 %(digits)s자리 정밀도로 계산하고 "
+                     "유효숫자 9자리로 적었다.",
+    "example_given": "%(names)s의 값은 스펙의 \\texttt{[example]} 표에서 가져왔고, 나머지는 고정된 시드(%(seed)s)로 "
+                     "뽑아 소수 둘째 자리로 반올림했다.",
+    "example_drawn": "모든 값은 고정된 시드(%(seed)s)로 뽑아 소수 둘째 자리로 반올림했다.",
+    "ex_inputs": "입력, 목표값, 파라미터",
+    "ex_forward": "순전파",
+    "ex_backward": "역전파",
+    "ex_update": "기울기와 수정된 파라미터",
+    "ex_update_intro": "경사 하강법 한 단계, $\\theta \\leftarrow \\theta - \\eta\\, \\partial J/\\partial \\theta$, "
+                       "$\\eta = %(lr)s$:",
+    "ex_objective": "목적 함수:",
+    "col_element": "원소", "col_value": "값", "col_gradient": "기울기", "col_updated": "수정 후",
+    "ex_more": "\\dots\\ 외 %(n)s개",
+    "what": {"mean": "평균", "variance": "분산", "normalised": "정규화된 값", "pre-activation": "활성화 이전 값",
+             "output": "출력", "parameter": "파라미터", "input": "입력"},
+}
+
+GRAPH_LANGUAGES = {"en": GRAPH_EN, "ko": GRAPH_KO}
