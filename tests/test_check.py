@@ -77,7 +77,8 @@ def test_cli_correct(capsys):
     assert code == 0
     lines = out.splitlines()
     assert lines[0] == "CORRECT"
-    assert lines[1].startswith("exact: ∂E/∂w_jk = ")
+    assert lines[1].startswith("read as: ∂E/∂w^2_jk = ")  # the tool's own layer notation
+    assert lines[2].startswith("exact: ∂E/∂w_jk = ")
     assert err == ""
 
 

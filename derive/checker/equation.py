@@ -18,12 +18,13 @@ from __future__ import annotations
 import ast
 import re
 from dataclasses import dataclass, field
+from typing import ClassVar
 
 import sympy as sp
 
 from derive.errors import ExpressionError
 from derive.network.chain import E, index_symbol
-from derive.network.notation import Notation, base
+from derive.network.notation import NOTES, Notation, Style, base, style
 from derive.spec.catalog import ACTIVATIONS, leaky_relu
 from derive.spec.catalog import x as X_VAR
 from derive.spec.expr import parse_expression
@@ -34,6 +35,26 @@ MAX_PLACEHOLDERS = 400
 
 class EquationError(ValueError):
     """The equation could not be read; the message says what, in one line."""
+
+
+class Refusal(EquationError):
+    """The reading depends on a convention the notation does not fix: refused, never guessed
+    (DESIGN.md section 12). The message names the reason and the key to set."""
+
+
+class LayerRange(EquationError):
+    """A reading puts a quantity in a layer that does not exist (δ of the input, a layer above the
+    output): when the layers were enumerated (a general l, a letter of any layer) that reading is skipped."""
+
+
+class Unresolved(EquationError):
+    """An index letter (or a general layer l) that the notation ties to no layer: the checker tries every
+    layer it can stand for."""
+
+    def __init__(self, letter: str, message: str, general: bool = False):
+        super().__init__(message)
+        self.letter = letter
+        self.general = general
 
 
 class Partial(sp.Function):
@@ -82,6 +103,14 @@ class Act:
 @dataclass(frozen=True)
 class Group:
     expr: sp.Expr
+    text: str
+
+
+@dataclass(frozen=True)
+class Range:
+    """The upper limit of a sum written without limits (\\sum_k): the width of k's layer."""
+
+    letter: str
     text: str
 
 
@@ -155,8 +184,10 @@ def is_latex(text: str) -> bool:
     return any(c in text for c in "\\{}$")
 
 
-def read_side(text: str, table: Table, notation: str, latex: bool) -> sp.Expr:
-    """One side of the equation as a SymPy expression with placeholders."""
+def read_side(text: str, table: Table, notation, latex: bool) -> sp.Expr:
+    """One side of the equation as a SymPy expression with placeholders; `notation` is a preset name,
+    a Style or a Notation."""
+    notation = notation.style if isinstance(notation, Notation) else style(notation)
     if latex:
         return _latex(_normalise_latex(text, table), table, notation)
     return _plain(text, table, notation)
@@ -222,6 +253,8 @@ def _normalise_latex(s: str, table: Table) -> str:
             return OPERATOR_NAMES[key] + " "
         if key in ("if", "otherwise", "else", "for"):
             return " "
+        if key in ("total", "out", "net", "target"):  # Mazur's names, often set upright
+            return key
         if len(w) == 1:
             return w
         raise EquationError(f"cannot read \\text{{{w}}}")
@@ -317,6 +350,7 @@ def _latex(s: str, table: Table, notation: str, depth: int = 0) -> sp.Expr:
     if not s.strip():
         raise EquationError("empty expression")
     s = _cases(s, table, notation, depth)
+    s = _open_sums(s, table)
     s = _fracs(s, table, notation, depth)
     s = _slash_derivs(s, table, notation, depth)
     s = _calls(s, table, notation, depth)
@@ -505,6 +539,23 @@ def _check_tree(expr: sp.Basic) -> sp.Basic:
     return expr.xreplace(floats) if floats else expr
 
 
+_OPEN_SUM = re.compile(r"\\sum\s*(?:\\limits\s*)?_\s*(?:\{\s*([A-Za-z])\s*\}|([A-Za-z]))(?!\s*\^)")
+
+
+def _open_sums(s: str, table: Table) -> str:
+    """\\sum_k (no limits; also \\sum\\limits_k): k runs over its whole layer, as the books mean it."""
+    s = re.sub(r"\\sum\s*\\limits", r"\\sum", s)
+
+    def repl(m):
+        letter = m.group(1) or m.group(2)
+        top = _tex(table.add(Range(letter, m.group(0))))
+        if not any("sums without limits" in n for n in table.notes):
+            table.notes.append("sums without limits run over the whole layer of their index")
+        return r"\sum_{%s=1}^{%s}" % (letter, top)
+
+    return _OPEN_SUM.sub(repl, s)
+
+
 def _cases(s: str, table: Table, notation: str, depth: int) -> str:
     pattern = re.compile(r"\\begin\s*\{\s*(cases|Bmatrix|matrix)\s*\}(.*?)\\end\s*\{\s*\1\s*\}", re.DOTALL)
     while True:
@@ -586,32 +637,33 @@ def _slash_derivs(s: str, table: Table, notation: str, depth: int) -> str:
 
 
 def _calls(s: str, table: Table, notation: str, depth: int) -> str:
-    head = re.compile(r"(\\sigma|\\FN\{(\w+)\}|(?<![A-Za-z\\])f(?![A-Za-z]))\s*('*)\s*(\{\s*)?(\()?")
+    names = "|".join(sorted({"f", *notation.functions}, key=len, reverse=True))
+    head = re.compile(r"(\\sigma|\\FN\{(\w+)\}|(?<![A-Za-z\\])(?:%s)(?![A-Za-z]))\s*('*)\s*(?:_\s*(?:\{\s*[a-z]\s*\}|[a-z])\s*('*))?\s*(\{\s*)?(\()?" % names)
     pos = 0
     while True:
         m = head.search(s, pos)
         if not m:
             return s
-        if m.group(5) is None:
+        if m.group(6) is None:
             if m.group(1) == "f":
                 raise EquationError("'f' must be applied: f(u_k) or f'(u_k)")
             raise EquationError(f"'{m.group(1)}' must be applied to an argument in parentheses")
         inner, end = _paren(s, m.end() - 1)
-        if m.group(4) is not None:  # SymPy's \operatorname{erf}{\left(x\right)}: the argument braced
+        if m.group(5) is not None:  # SymPy's \operatorname{erf}{\left(x\right)}: the argument braced
             closing = re.match(r"\s*\}", s[end:])
             if closing is None:
                 raise EquationError(f"unbalanced braces after '{m.group(1)}'")
             end += closing.end()
         fname = "sigmoid" if m.group(1) == r"\sigma" else (m.group(2) or "f")
         arg = _latex(inner, table, notation, depth + 1)
-        sym = table.add(Act(fname, bool(m.group(3)), arg, s[m.start():end]))
+        sym = table.add(Act(fname, bool(m.group(3) or m.group(4)), arg, s[m.start():end]))
         s = s[:m.start()] + _tex(sym) + s[end:]
         pos = m.start()
 
 
 def _shorthand(s: str, table: Table, notation: str) -> str:
     # node notation (seed 003): \delta y_{o1} is the delta of output node o1
-    if notation == "node":
+    if notation.preset == "node":
         s = re.sub(r"\\delta\s*y\s*_\s*\{?\s*([oh])\s*(\d+)\s*\}?",
                    lambda m: _tex(table.add(Atom("delta", None, (m.group(1) + m.group(2),), m.group(0)))), s)
     # seed 002: \delta k for \delta_k
@@ -629,37 +681,111 @@ def _shorthand(s: str, table: Table, notation: str) -> str:
     return pattern.sub(repl, s)
 
 
-_LAYERED = ("w", "z", "a", "h", "b", "delta")
+_LAYERED_ROLES = ("weight", "bias", "output", "weighted_sum", "delta")
+_SUP = r"\s*\^\s*(?:\{(?:[^{}]|\{[^{}]*\})*\}|\w)"
+_SUB = r"\s*_\s*(?:\{[^{}]*\}|\w)"
 
 
-def _atoms(s: str, table: Table, notation: str) -> str:
+def _names(notation: Style) -> list[str]:
+    """The names an atom may have in this notation, longest first: the notes' letters and the book's own."""
+    names = set("yuwbtxazhEJ") | set(notation.role_names()) | set(notation.losses)
+    return sorted(names - {"delta"}, key=lambda n: (-len(n), n))
+
+
+def _mark(sup: str, notation: Style, text: str) -> str | None:
+    """The layer a superscript names, without its delimiters ('l+1', '2', 'L'), or None for a power.
+    A mark in another style than the notation's is refused: it would be a guess."""
+    marks = {"(": "^{(l)}", "[": "^{[l]}"}
+    opened = sup[:1]
+    want = notation.layer_mark
+    if opened in marks:
+        if marks[opened] != want:
+            raise Refusal(f"{text}: the superscript {sup} marks a layer in the style {marks[opened]}, but the "
+                          f"{notation.preset} notation marks layers {want}; set [notation] layer_mark = "
+                          f"\"{marks[opened]}\" if that is what you mean")
+        closing = {"(": ")", "[": "]"}[opened]
+        if not sup.endswith(closing):
+            raise EquationError(f"cannot read the layer mark {sup} of {text}")
+        return sup[1:-1].strip()
+    if want != "^l":
+        if notation.family == "mark" and re.fullmatch(r"[A-Za-z]([+-]\d)?|\d+", sup.replace(" ", "")):
+            raise Refusal(f"{text}: the {notation.preset} notation marks layers {want}, so ^{sup} could be a power "
+                          f"or a layer; write the power of a bracket, or the layer as {notation.mark(sup)}, or set "
+                          "[notation] layer_mark = \"^l\"")
+        return None
+    return sup
+
+
+def _atoms(s: str, table: Table, notation: Style) -> str:
+    alternatives = "|".join(re.escape(n) for n in _names(notation))
     pattern = re.compile(
-        r"(?<![A-Za-z\\])(?P<name>\\delta(?![A-Za-z])|[yuwbtxazhEJ](?![A-Za-z]))"
-        r"(?P<sup>\s*\^\s*(?:\{[^{}]*\}|\w))?"
-        r"(?P<sub>\s*_\s*(?:\{[^{}]*\}|\w))?"
+        r"(?<![A-Za-z\\])(?P<name>\\delta(?![A-Za-z])|(?:%s)(?![A-Za-z]))"
+        r"(?P<sup>%s)?(?P<sub>%s)?(?P<sup2>%s)?" % (alternatives, _SUP, _SUB, _SUP)
     )
+    roles = notation.role_names()
+    layered = notation.family in ("mark", "unit")
 
     def repl(m):
         name = m.group("name").lstrip("\\")
-        sup, sub = m.group("sup"), m.group("sub")
+        sup, sub, sup2 = m.group("sup"), m.group("sub"), m.group("sup2")
+        text = m.group(0).strip()
         tail = ""
-        if sup is not None and not (notation == "layer" and name in _LAYERED):
-            # a power (y^2) or, in layer notation, y^2 of a name without layers: leave it to the reader
+        if sup is None and sup2 is not None:
+            sup, sup2 = sup2, None
+            sup_first = False
+        else:
+            sup_first = True
+        if sup2 is not None:
+            tail = sup2
+        mark = None
+        if sup is not None and layered and roles.get(name) in _LAYERED_ROLES:
+            mark = _mark(_brace(sup.split("^", 1)[1]), notation, text)
+        if sup is not None and mark is None:
+            # a power (y^2): leave it to the reader
             if sub is None:
-                tail = sup
-                sup = None
+                tail = sup + tail
+            elif sup_first:
+                tail = sup + sub + tail
+                sub = None
             else:
-                tail = sup + sub
-                sub, sup = None, None
-        sup_text = _brace(sup.split("^", 1)[1]) if sup else None
-        subs = _subscripts(_brace(sub.split("_", 1)[1]), notation) if sub else ()
-        if name in ("E", "J"):
-            if subs or sup_text:
-                raise EquationError(f"cannot read '{m.group(0).strip()}'")
-            return _tex(table.add(Atom("loss", None, (), name))) + tail
-        return _tex(table.add(Atom(name, sup_text, subs, m.group(0).strip()))) + tail
+                tail = sup + tail
+            sup = None
+        raw_sub = _brace(sub.split("_", 1)[1]) if sub else None
+        if name in ("E", "J") or name in notation.losses:
+            return _tex(_loss_atom(name, raw_sub, text, table, notation)) + tail
+        subs = _subscripts(raw_sub, notation) if sub else ()
+        if len(subs) >= 2 and subs[0] in notation.sample:
+            subs = subs[1:]
+            _note(table, f"{notation.sample[0]} is the sample (pattern) index: checked for one sample")
+        return _tex(table.add(Atom(name, mark, subs, text))) + tail
 
     return pattern.sub(repl, s)
+
+
+def _note(table: Table, note: str) -> None:
+    if note not in table.notes:
+        table.notes.append(note)
+
+
+def _loss_atom(name: str, sub: str | None, text: str, table: Table, notation: Style) -> sp.Symbol:
+    if sub is None:
+        return table.add(Atom("loss", None, (), name))
+    clean = sub.replace(" ", "").replace(r"\text", "").replace(r"\mathrm", "").strip("{}")
+    if clean in notation.loss_subscripts:
+        _note(table, f"{text} is read as the loss of one sample")
+        return table.add(Atom("loss", None, (), name))
+    if notation.preset == "mazur" and re.fullmatch(r"o\d+", clean):
+        return table.add(Atom("err", None, (clean[1:],), text))
+    books = [n for n, st in _presets().items() if clean in st.loss_subscripts]
+    hint = f" (it is in the {', '.join(books)} notation: --notation {books[0]})" if books else ""
+    raise Refusal(f"{text}: the {notation.preset} notation gives the loss no subscript {clean!r}, so it could mean "
+                  f"one sample, a batch or one output's term{hint}")
+
+
+def _presets():
+    from derive.network.notation import PRESETS
+
+    return PRESETS
 
 
 def _brace(t: str) -> str:
@@ -669,13 +795,13 @@ def _brace(t: str) -> str:
     return t.strip()
 
 
-def _subscripts(t: str, notation: str) -> tuple[str, ...]:
+def _subscripts(t: str, notation: Style) -> tuple[str, ...]:
     t = t.replace(" ", "")
     if not t:
         raise EquationError("empty subscript")
     if "," in t:
         parts = tuple(t.split(","))
-    elif re.fullmatch(r"[a-z]\d+", t) and notation == "node":
+    elif re.fullmatch(r"[a-z]\d+", t) and notation.family == "node":
         parts = (t,)
     else:
         parts = tuple(t)
@@ -704,19 +830,19 @@ def _plain(text: str, table: Table, notation: str) -> sp.Expr:
     s = re.sub(r"(?<![A-Za-z0-9_])d\s*(E|J|%s)\s*/\s*d\s*(%s)(?![A-Za-z0-9_])" % (_ATOMP, _ATOMP), r"D(\1, \2)", s)
 
     def resolve(name: str):
-        if name in ("E", "J"):
+        if name in ("E", "J") or name in notation.losses:
             return table.add(Atom("loss", None, (), name))
         m = _PLAIN_NAME.match(name)
         if m:
             kind = "delta" if m.group(1) in ("delta", "δ") else m.group(1)
             sup = m.group(2) or None
-            if sup and notation != "layer":
+            if sup and notation.family != "mark":
                 return None
             subs = ()
             if m.group(3):
                 raw = m.group(3)
                 subs = tuple(raw.split("_")) if "_" in raw else _subscripts(raw, notation)
-            if len(name) == 1 and not (notation == "layer" and name in "yt"):
+            if len(name) == 1 and not (notation.family == "mark" and name in "yt"):
                 return sp.Symbol(name)  # a dummy, a size or x: decided when resolving
             return table.add(Atom(kind, sup, subs, name))
         if re.fullmatch(r"[a-z]", name):
@@ -776,11 +902,16 @@ class Resolution:
 
 
 class Resolver:
-    def __init__(self, table: Table, notation: Notation):
+    def __init__(self, table: Table, notation: Notation, binding: dict | None = None, assume: dict | None = None):
         self.table = table
         self.notation = notation
+        self.style = notation.style
         self.L = notation.depth
         self.sizes = notation.sizes
+        self.binding = dict(binding or {})  # a general layer of a mark (Nielsen's l) -> its book number
+        self.assume = dict(assume or {})  # an index letter the notation leaves free -> the layer tried
+        self.roles = self.style.role_names()
+        self.marks_used: set = set()  # general layer letters met in marks
 
     # -- walking the raw records ------------------------------------------------------------
     def _children(self, expr: sp.Basic):
@@ -822,50 +953,69 @@ class Resolver:
         return out
 
     def fixed_letters(self) -> dict[str, int]:
-        if self.notation.name == "layer":
+        if self.style.family not in ("letter", "node"):
             return {}
         return {self.notation.letter(l): l for l in range(self.L + 1)}
+
+    def _weight_ends(self, subs: tuple) -> tuple:
+        """(from, to) of a weight's two subscripts, in the notation's order."""
+        return tuple(subs) if self.style.weights == "from_to" else tuple(subs)[::-1]
 
     def constraints(self, atom: Atom):
         """(letter, layer) facts and (letter_a, letter_b, offset) relations implied by one atom."""
         facts, rels = [], []
         letters = [s for s in atom.subs if re.fullmatch(r"[A-Za-z]", s)]
-        name = atom.name
-        if self.notation.name == "layer":
-            layer = self._sup_layer(atom)
-            if name in ("w",) and layer is not None:
-                if len(atom.subs) == 2:
-                    facts += [(atom.subs[0], layer - 1), (atom.subs[1], layer)]
-                elif len(atom.subs) == 1:
-                    facts.append((atom.subs[0], layer - 1))
-            elif name in ("a", "h", "z", "b", "delta") and layer is not None:
-                facts += [(s, layer) for s in atom.subs]
-            elif name == "x":
-                facts += [(s, 0) for s in atom.subs]
-            elif name in ("y", "t", "err"):
-                facts += [(s, self.L) for s in atom.subs]
-            elif name in ("u",) and atom.subs:
-                pass
-            return [(a, b) for a, b in facts if re.fullmatch(r"[A-Za-z]", a)], rels
-        if name == "w" and len(atom.subs) == 2:
-            a, b = atom.subs
-            if a.isalpha() and b.isalpha():
+        role = self.roles.get(atom.name, atom.name if atom.name in ("err", "loss") else None)
+        layer = self._sup_layer(atom)
+        if role == "weight" and len(atom.subs) == 2:
+            a, b = self._weight_ends(atom.subs)
+            if layer is not None:
+                facts += [(a, layer - 1), (b, layer)]
+            elif a.isalpha() and b.isalpha():
                 rels.append((a, b, 1))
-        elif name in ("t", "err"):
-            facts += [(s, self.L) for s in letters]
-        elif name == "x":
+        elif role == "weight" and len(atom.subs) == 1 and layer is not None:
+            facts.append((atom.subs[0], layer - 1))
+        elif role in ("output", "weighted_sum", "bias", "delta") and layer is not None:
+            facts += [(s, layer) for s in atom.subs]
+        elif role == "input":
             facts += [(s, 0) for s in letters]
-        return facts, rels
+        elif role in ("net_output", "target", "err"):
+            facts += [(s, self.L) for s in letters]
+        return [(a, b) for a, b in facts if re.fullmatch(r"[A-Za-z]", a)], rels
 
     def _sup_layer(self, atom: Atom) -> int | None:
+        """The layer (0 = input) that an atom's mark names: 2, L, l, l+1, k-1 (in the book's numbering)."""
         if atom.sup is None:
             return None
-        if not atom.sup.isdigit():
+        st = self.style
+        m = re.fullmatch(r"([A-Za-z])?\s*(?:([+-])\s*(\d+))?|(\d+)", atom.sup.strip())
+        if not m or not (m.group(1) or m.group(4)):
             raise EquationError(f"cannot read the layer '{atom.sup}' of {atom.text}")
-        return int(atom.sup)
+        if m.group(4):
+            number = int(m.group(4))
+        else:
+            var, off = m.group(1), int(m.group(3) or 0) * (-1 if m.group(2) == "-" else 1)
+            if var in st.last:
+                number = self.notation.layer_number(self.L) + off
+            elif var in st.general:
+                self.marks_used.add(var)
+                if var not in self.binding:
+                    raise Unresolved(var, f"the general layer {var} of {atom.text}", general=True)
+                number = self.binding[var] + off
+            else:
+                known = ", ".join([*st.general, *st.last]) or "none"
+                raise Refusal(f"{atom.text}: the {st.preset} notation names a general layer by {known}, not "
+                              f"'{var}'; write the layer number, or use the notation whose layer letter is {var}")
+        layer = number - st.input_layer
+        if not 0 <= layer <= self.L:
+            first, last = self.notation.layer_number(0), self.notation.layer_number(self.L)
+            raise LayerRange(f"{atom.text}: this net has layers {first}..{last} in the {st.preset} numbering "
+                             f"(input = layer {first})")
+        return layer
 
     def infer(self, sides: list[sp.Expr]) -> tuple[dict, list, set]:
         layers = dict(self.fixed_letters())
+        layers.update(self.assume)
         facts, rels, conflicts = [], [], []
         bound = set()
         sizes = self.size_layers()
@@ -878,7 +1028,7 @@ class Resolver:
             for node in self._sums(expr):
                 for var, lo, hi in node.limits:
                     bound.add(var.name)
-                    if isinstance(hi, sp.Symbol) and hi.name in sizes:
+                    if isinstance(hi, sp.Symbol) and hi.name in sizes and self.style.family in ("letter", "node"):
                         facts.append((var.name, sizes[hi.name], f"Σ_{var.name}..{hi.name}"))
         for letter, layer, text in facts:
             if letter in layers and layers[letter] != layer:
@@ -903,6 +1053,8 @@ class Resolver:
                     all_letters |= {s for s in obj.subs if re.fullmatch(r"[A-Za-z]", s)}
         all_letters |= bound
         for letter in sorted(all_letters - set(layers)):
+            if self.style.preset not in NOTES:
+                break  # a textbook's letters name no layer: every layer they can stand for is tried
             for l in range(self.L + 1):
                 if self.notation.dummy(l) == letter:
                     layers[letter] = l
@@ -911,6 +1063,8 @@ class Resolver:
                 conflicts.append(f"{text}: a weight w_ab joins a in one layer to b in the layer above, "
                                  f"but {a} is in layer {layers[a]} and {b} in layer {layers[b]}")
         for letter, layer in list(layers.items()):
+            if not 0 <= layer <= self.L and (self.assume or self.binding):
+                raise LayerRange(f"index {letter} would run over layer {layer}")
             if not 0 <= layer <= self.L:
                 conflicts.append(f"index {letter} would run over layer {layer}, but the network has layers 0..{self.L}")
         return layers, conflicts, bound
@@ -931,6 +1085,8 @@ class Resolver:
     def _sum(self, e: sp.Sum, layers, bound):
         limits = []
         for var, lo, hi in e.limits:
+            if isinstance(self.table.items.get(hi), Range):
+                hi = index_symbol(self.notation.size_name(self._layer_of(var.name, layers)))
             limits.append((self._index(var.name, layers), lo.xreplace(self._size_map(lo)), hi.xreplace(self._size_map(hi))))
         body = e.function.xreplace({sp.Symbol(v.name): self._index(v.name, layers) for v, _, _ in e.limits})
         return sp.Sum(body, *limits)
@@ -951,7 +1107,13 @@ class Resolver:
             raise EquationError(f"the index letter '{name}' stands alone; indices belong in subscripts (y_{name})")
         raise EquationError(f"unknown symbol '{name}'")
 
+    def _layer_of(self, letter: str, layers: dict) -> int:
+        self._index(letter, layers)
+        return layers[letter]
+
     def _index(self, letter: str, layers: dict) -> sp.Symbol:
+        if letter not in layers and self.style.preset not in NOTES:
+            raise Unresolved(letter, f"cannot tell which layer the index {letter} runs over")
         if letter not in layers:
             raise EquationError(f"cannot tell which layer the index {letter} runs over{self.notation.layer_hint()}")
         return index_symbol(letter)
@@ -961,6 +1123,8 @@ class Resolver:
             return self.atom(obj, layers)
         if isinstance(obj, Group):
             return self.build(obj.expr, layers, bound)
+        if isinstance(obj, Range):
+            return index_symbol(self.notation.size_name(self._layer_of(obj.letter, layers)))
         if isinstance(obj, Deriv):
             num = self.build(obj.num, layers, bound)
             den = self.build(obj.den, layers, bound)
@@ -1003,21 +1167,31 @@ class Resolver:
             return next(iter(distinct.values()))
         raise EquationError(f"{obj.text}: say which layer's activation, e.g. f'(u_k)")
 
+    KIND: ClassVar[dict] = {"output": "y", "weighted_sum": "u", "weight": "w", "bias": "b", "delta": "delta", "target": "t",
+                            "input": "y", "net_output": "y"}
+
+    def _signed(self, kind: str, element: sp.Expr) -> sp.Expr:
+        """The book's δ in the tool's: RHW's δ = -∂E/∂net is minus the tool's δ."""
+        return -element if kind == "delta" and self.style.delta_sign == "minus" else element
+
     def atom(self, a: Atom, layers: dict) -> sp.Expr:
         name, L = a.name, self.L
         if name == "loss":
             return E
-        if self.notation.name == "node" and a.subs and all(not re.fullmatch(r"[A-Za-z]", s) for s in a.subs):
+        if self.style.preset == "mazur":
+            return self._mazur_atom(a)
+        if self.style.family == "node" and a.subs and all(not re.fullmatch(r"[A-Za-z]", s) for s in a.subs):
             return self._node_atom(a)
         if name == "err":
             raise EquationError(f"cannot read {a.text}")
-        if self.notation.name == "layer":
-            return self._layer_atom(a, layers)
-        if name == "x" and not a.subs:
+        role = self.roles.get(name)
+        if role is None:
+            raise EquationError(f"cannot read {a.text}: '{name}' is not a name of the {self.style.preset} notation")
+        if self.style.family in ("mark", "unit"):
+            return self._layer_atom(a, layers, role)
+        if role == "input" and not a.subs:
             return X_VAR
-        kind = {"x": "y", "a": "y", "z": "u", "h": "y"}.get(name, name)
-        if kind not in ("y", "u", "w", "b", "t", "delta"):
-            raise EquationError(f"cannot read {a.text}")
+        kind = self.KIND[role]
         want = 2 if kind == "w" else 1
         if len(a.subs) != want:
             if kind == "t" and not a.subs and self.sizes[L] == 1:
@@ -1027,19 +1201,24 @@ class Resolver:
         letter = a.subs[-1]
         if kind == "t":
             return base("t")[idx[0]]
+        if kind == "w":
+            idx = list(self._weight_ends(tuple(idx)))
+            ends = self._weight_ends(a.subs)
+            letter = ends[1]
         if letter.isalpha():
             l = layers.get(letter)
-        elif len(a.subs) == 2 and a.subs[0].isalpha() and a.subs[0] in layers:
-            l = layers[a.subs[0]] + 1
+        elif kind == "w" and ends[0].isalpha() and ends[0] in layers:
+            l = layers[ends[0]] + 1
         else:
             raise EquationError(f"{a.text}: concrete indices need --notation node or a layer letter")
         if l is None:
             raise EquationError(f"cannot tell the layer of {a.text}")
-        if name == "x" and l != 0:
-            raise EquationError(f"{a.text}: x is the input layer")
+        if role == "input" and l != 0:
+            raise EquationError(f"{a.text}: {name} is the input layer")
         if kind in ("u", "w", "b", "delta") and l == 0:
             raise EquationError(f"{a.text}: the input layer has no {kind}")
-        return base(kind, l)[tuple(idx)] if kind == "w" else base(kind, l)[idx[0]]
+        element = base(kind, l)[tuple(idx)] if kind == "w" else base(kind, l)[idx[0]]
+        return self._signed(kind, element)
 
     def _idx(self, s: str, layers: dict):
         if s.isdigit():
@@ -1048,17 +1227,19 @@ class Resolver:
             return self._index(s, layers)
         raise EquationError(f"cannot read the index '{s}'")
 
-    def _layer_atom(self, a: Atom, layers: dict) -> sp.Expr:
-        L, name = self.L, a.name
+    def _layer_atom(self, a: Atom, layers: dict, role: str) -> sp.Expr:
+        """A name of a book whose layers are marked (Nielsen's a^l_j) or whose letters are units of any layer
+        (Bishop's z_j: the layer is the one its letter runs over in this reading)."""
+        L, st = self.L, self.style
         layer = self._sup_layer(a)
         single = self.sizes[L] == 1
-        if name == "x":
+        if role == "input":
             if not a.subs:
                 return X_VAR
             if len(a.subs) != 1:
                 raise EquationError(f"{a.text}: expected one index")
             return base("y", 0)[self._idx(a.subs[0], layers)]
-        if name in ("y", "t"):
+        if role in ("net_output", "target"):
             if a.subs:
                 if len(a.subs) != 1:
                     raise EquationError(f"{a.text}: expected one index")
@@ -1067,28 +1248,90 @@ class Resolver:
                 i = sp.Integer(1)
             else:
                 raise EquationError(f"{a.text}: the output layer has {self.sizes[L]} units; give an index")
-            return base("t")[i] if name == "t" else base("y", L)[i]
+            return base("t")[i] if role == "target" else base("y", L)[i]
+        kind = self.KIND[role]
+        if layer is None and st.family == "unit" and a.subs:
+            ends = self._weight_ends(a.subs) if kind == "w" and len(a.subs) == 2 else a.subs
+            letter = ends[-1]
+            if not letter.isalpha():
+                raise EquationError(f"{a.text}: concrete indices name no layer in the {st.preset} notation; "
+                                    "use index letters")
+            self._index(letter, layers)
+            layer = layers[letter]
         if layer is None:
-            raise EquationError(f"{a.text}: give the layer as a superscript, e.g. z^{{1}}_{{m}}")
-        if not 1 <= layer <= L:
-            raise EquationError(f"{a.text}: the network has layers 1..{L}")
-        kind = {"a": "y", "h": "y", "z": "u"}.get(name, name)
+            raise EquationError(f"{a.text}: give the layer as a superscript, e.g. {name_with_mark(st, 'z', 1)}_{{m}}")
+        if kind in ("u", "w", "b", "delta") and layer == 0:
+            raise LayerRange(f"{a.text}: layer {self.notation.layer_number(0)} is the input layer "
+                             f"({self.style.preset} numbering), which has no {role.replace('_', ' ')}")
         width = self.sizes[layer]
         if kind == "w":
             if len(a.subs) == 2:
-                j, k = (self._idx(s, layers) for s in a.subs)
+                j, k = self._weight_ends(tuple(self._idx(s, layers) for s in a.subs))
             elif len(a.subs) == 1 and width == 1:
                 j, k = self._idx(a.subs[0], layers), sp.Integer(1)
             else:
-                raise EquationError(f"{a.text}: expected two indices (from, to)")
+                raise EquationError(f"{a.text}: expected two indices")
             return base("w", layer)[j, k]
         if not a.subs:
             if width != 1:
-                raise EquationError(f"{a.text}: layer {layer} has {width} units; give an index")
-            return base(kind, layer)[1]
+                raise EquationError(f"{a.text}: layer {self.notation.layer_number(layer)} has {width} units; "
+                                    "give an index")
+            return self._signed(kind, base(kind, layer)[1])
         if len(a.subs) != 1:
             raise EquationError(f"{a.text}: expected one index")
-        return base(kind, layer)[self._idx(a.subs[0], layers)]
+        return self._signed(kind, base(kind, layer)[self._idx(a.subs[0], layers)])
+
+    def _mazur_atom(self, a: Atom) -> sp.Expr:
+        """Mazur's names: i1 inputs, h1 hidden, o1 outputs; out_h1, net_o1, target_o1, w5 (numbered through
+        the net), E_o1 one output's error, δ_o1."""
+        L, note = self.L, self.notation
+        if L != 2:
+            raise Refusal(f"{a.text}: Mazur's names (i, h, o) fit a net with one hidden layer; this one has "
+                          f"{L - 1}: use --notation node")
+        role = self.roles.get(a.name, a.name if a.name == "err" else None)
+
+        def unit(s: str, allowed: str) -> tuple[int, int]:
+            m = re.fullmatch(r"([iho])(\d+)", s)
+            if not m or m.group(1) not in allowed:
+                raise EquationError(f"{a.text}: expected a unit {', '.join(c + '1' for c in allowed)}")
+            l = {"i": 0, "h": 1, "o": 2}[m.group(1)]
+            i = int(m.group(2))
+            if not 1 <= i <= self.sizes[l]:
+                raise EquationError(f"{a.text}: layer {l} has {self.sizes[l]} units")
+            return l, i
+
+        if len(a.subs) != 1:
+            raise EquationError(f"{a.text}: expected one subscript (out_{{h1}}, w_5, i_1)")
+        sub = a.subs[0]
+        if role == "err":
+            return self.loss_term(unit("o" + sub, "o")[1])
+        if role == "input":
+            if not sub.isdigit() or not 1 <= int(sub) <= self.sizes[0]:
+                raise EquationError(f"{a.text}: expected an input i_1..i_{self.sizes[0]}")
+            return base("y", 0)[int(sub)]
+        if role == "weight":
+            if not sub.isdigit():
+                raise EquationError(f"{a.text}: Mazur numbers the weights w_1, w_2, ...")
+            n = int(sub)
+            for l in range(1, L + 1):
+                for k in range(1, self.sizes[l] + 1):
+                    for j in range(1, self.sizes[l - 1] + 1):
+                        if note.weight_number(l, j, k) == n:
+                            return base("w", l)[j, k]
+            raise EquationError(f"{a.text}: there is no weight {n}")
+        if role == "bias":
+            raise Refusal(f"{a.text}: Mazur's b_1, b_2 are one bias shared by a layer, and the spec has one per "
+                          "unit; write the unit's own bias in --notation node (b_3)")
+        if role == "output":
+            l, i = unit(sub, "iho")
+            return base("y", l)[i]
+        if role == "target":
+            return base("t")[unit(sub, "o")[1]]
+        if role in ("weighted_sum", "delta"):
+            l, i = unit(sub, "ho")
+            kind = "u" if role == "weighted_sum" else "delta"
+            return self._signed(kind, base(kind, l)[i])
+        raise EquationError(f"cannot read {a.text}: not a name of Mazur's example")
 
     def _node_atom(self, a: Atom) -> sp.Expr:
         L, note = self.L, self.notation
@@ -1175,6 +1418,12 @@ class Resolver:
         """Resolve every side; each right side together with the left one (they share free letters)."""
         self.spec = spec
         self.spec_layers = spec.layers
+        if self.style.preset not in NOTES:
+            # a textbook's letters: what the whole equation says of a letter the left side leaves open
+            # (Bishop's δ_k = y_k - t_k: k is an output unit because y_k is)
+            joint, joint_conflicts, _ = self.infer(sides)
+            if not joint_conflicts:
+                self.assume = {**joint, **self.assume}
         lhs_layers, lhs_conflicts, lhs_bound = self.infer(sides[:1])
         if lhs_conflicts:
             raise EquationError(f"left side: {lhs_conflicts[0]}")
@@ -1193,6 +1442,10 @@ class Resolver:
             conflicts.append(found)
             out.append(None if found else self.build(side, layers, bound))
         return Resolution(out, all_layers, free, conflicts, all_bound)
+
+
+def name_with_mark(st: Style, name: str, layer: int) -> str:
+    return f"{name}^{{{st.mark(layer + st.input_layer)}}}"
 
 
 def _kind(element: sp.Indexed) -> tuple[str, int | None]:

@@ -231,7 +231,7 @@ def _build(r: _Reader) -> Spec:
     if loss.needs_probability and output.name not in catalog.PROBABILITY_ACTIVATIONS:
         r.fail("loss", f"{loss.name} needs a probability output (sigmoid or softmax on the last layer), "
                f"got {output.name}")
-    notation = r.choice("notation", NOTATIONS, "ijk")
+    notation = _notation(r)
     spec = Spec(
         name=name,
         title=title,
@@ -245,6 +245,32 @@ def _build(r: _Reader) -> Spec:
     )
     example = _example(r, spec) if "example" in r.table else None
     return replace(spec, example=example, train=_train(r))
+
+
+def _notation(r: _Reader):
+    """`notation = "nielsen"` (any preset name) or a [notation] table {preset, weights, names, delta_sign,
+    layer_mark, input_layer} (DESIGN.md section 12): a preset name, or the style the table makes."""
+    from derive.network import notation as notations  # the presets live with the printers
+
+    presets = tuple(notations.PRESETS)
+    value = r.get("notation", (str, dict), "ijk", what=f"one of {', '.join(presets)} or a [notation] table")
+    if isinstance(value, str):
+        return r.choice("notation", presets, "ijk")
+    t = r.sub("notation", value)
+    t.check_keys(("preset", "weights", "names", "delta_sign", "layer_mark", "input_layer"))
+    t.choice("preset", presets, "ijk")
+    t.choice("weights", notations.WEIGHT_ORDERS, "from_to")
+    t.choice("delta_sign", notations.DELTA_SIGNS, "plus")
+    t.choice("layer_mark", notations.LAYER_MARKS, "^l")
+    if "input_layer" in value and value["input_layer"] not in (0, 1) or isinstance(value.get("input_layer"), bool):
+        t.fail("input_layer", f"expected 0 or 1 (the number of the input layer), got {value['input_layer']!r}")
+    names = t.sub("names", t.get("names", dict, {}, what="a table {output, weighted_sum, target, loss, input}"))
+    names.check_keys(notations.NAME_KEYS)
+    for key in names.table:
+        text = names.get(key, str, what="a name")
+        if not re.fullmatch(r"[A-Za-z]{1,8}", text):
+            names.fail(key, f"expected a name of 1 to 8 letters, got {text!r}")
+    return notations.custom_style(value)
 
 
 def _layers(r: _Reader, raw_layers: list, inputs: int) -> list[Layer]:
