@@ -87,13 +87,28 @@ class ModulePlan:
     optimizer_defaults: dict[str, dict[str, str]]
 
     @property
-    def param_names(self) -> list[str]:
-        names = []
+    def param_shapes(self) -> list[tuple[str, tuple[int, ...]]]:
+        """The parameters in the order of init_params, with their shapes."""
+        shapes = []
         for layer in self.layers:
-            names.append(layer.W)
+            shapes.append((layer.W, (layer.n_in, layer.n_out)))
             if layer.bias:
-                names.append(layer.b)
-        return names
+                shapes.append((layer.b, (layer.n_out,)))
+        return shapes
+
+    @property
+    def param_names(self) -> list[str]:
+        return [name for name, _ in self.param_shapes]
+
+    @property
+    def param_layout(self) -> list[tuple[str, tuple[int, ...], int, int]]:
+        """(key, shape, start, stop) of each parameter as a slice of one flat buffer, in init_params order."""
+        layout, start = [], 0
+        for name, shape in self.param_shapes:
+            stop = start + int(np.prod(shape))
+            layout.append((name, shape, start, stop))
+            start = stop
+        return layout
 
 
 def _index_form(ld: LayerDerivation, expr: sp.Expr, sizes: dict) -> sp.Expr:
@@ -328,10 +343,11 @@ def _backward_lines(ld: LayerDerivation, delta: sp.Expr, below: str, scale: bool
                 code.append(f"{D} *= scale  # the batch mean: ∂(1/N Σ_n E_n)/∂u = δ/N")
     lines += code
     role_w = next(st.role for st in ld.steps if isinstance(st, ProductRule) and st.role in ("4", "8"))
-    lines.append(f'dW{l} = {below}.T @ {D}  # ({role_w}) ∂E/∂w = {_plain(ld.dEdw)}')
+    # the gradients go straight into their place in `grads` (views of one flat buffer, see _LAYOUT)
+    lines.append(f'np.matmul({below}.T, {D}, out=grads["W{l}"])  # ({role_w}) ∂E/∂w = {_plain(ld.dEdw)}')
     if ld.dEdb is not None:
         role_b = "5" if ld.is_output else "8"
-        lines.append(f'db{l} = {D}.sum(axis=0)  # ({role_b}) ∂E/∂b = {_plain(ld.dEdb)}')
+        lines.append(f'np.sum({D}, axis=0, out=grads["b{l}"])  # ({role_b}) ∂E/∂b = {_plain(ld.dEdb)}')
     if ld.handed_down is not None:
         lines.append(f'G{l - 1} = {D} @ params["W{l}"].T  # (6) ∂E/∂y = {_plain(ld.handed_down)}')
     return lines

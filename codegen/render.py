@@ -43,7 +43,7 @@ def render(plan: ModulePlan) -> str:
         divisor.append("T.shape[0]")
     if spec.loss.mean_over_outputs:
         divisor.append(str(spec.sizes[-1]))
-    grads = ", ".join(f'"{p}": d{p}' for p in plan.param_names)
+    layout = plan.param_layout
     context = {
         "plan": plan,
         "name": spec.name,
@@ -65,10 +65,15 @@ def render(plan: ModulePlan) -> str:
         "output_index": plan.cache.index(plan.output),
         "cache_args": ", ".join(plan.cache),
         "divisor": " * ".join(divisor) if len(divisor) < 2 else f"({' * '.join(divisor)})",
-        "grads_dict": "{" + grads + "}",
-        "defaults": plan.optimizer_defaults,
+        "layout": [f"({name!r}, {shape!r}, {start}, {stop})" for name, shape, start, stop in layout],
+        "size": layout[-1][3],
+        # what training.py.j2 reads (see its header)
+        "optimizer_defaults": plan.optimizer_defaults,
+        "optimizer_call": plan.optimizer,
         "epochs": spec.train.epochs,
         "batch_size": spec.train.batch_size,
+        "with_state": False,
+        "with_rng": False,
     }
     return _environment().get_template("module.py.j2").render(**context)
 

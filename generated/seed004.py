@@ -19,14 +19,28 @@ DTYPE = np.float64
 TITLE = 'Two-layer ReLU regression network of seed 004'
 
 
+# The parameters as slices of one flat buffer: (key, shape, start, stop) of each, in the order of init_params.
+# Gradients and optimiser state are laid out the same way, so that an update step is a few calls on whole
+# buffers (see _views and the optimisers below).
+_LAYOUT = (
+    ('W1', (3, 4), 0, 12),
+    ('W2', (4, 1), 12, 16),
+)
+_SIZE = 16
+
+
 def init_params(seed=0):
-    """Weights W{l} of shape (n_{l-1}, n_l) drawn from a seeded normal (He or Glorot scale), zero biases."""
+    """Weights W{l} of shape (n_{l-1}, n_l) drawn from a seeded normal (He or Glorot scale), zero biases.
+
+    The arrays are views of one flat buffer (_LAYOUT); any other dict of arrays with these keys and shapes
+    works with every function of this module too.
+    """
     rng = np.random.default_rng(seed)
-    params = {}
+    params = _views(np.zeros(_SIZE, dtype=DTYPE))
     # layer 1: relu, He initialisation
-    params["W1"] = (rng.standard_normal((3, 4)) * (2 / 3) ** 0.5).astype(DTYPE)
+    params["W1"][...] = rng.standard_normal((3, 4)) * (2 / 3) ** 0.5
     # layer 2: identity, Glorot initialisation
-    params["W2"] = (rng.standard_normal((4, 1)) * (2 / (4 + 1)) ** 0.5).astype(DTYPE)
+    params["W2"][...] = rng.standard_normal((4, 1)) * (2 / (4 + 1)) ** 0.5
     return params
 
 
@@ -76,51 +90,138 @@ def loss(params, X, T):
     return _objective(T, *_forward(params, X))
 
 
-def _backward(params, X, T, Y1, Y2):
-    """Backpropagation: the deltas from the output layer down, and the gradient of every parameter."""
+def _backward(params, X, T, grads, Y1, Y2):
+    """Backpropagation: the deltas from the output layer down, and the gradient of every parameter, written
+    into the arrays of `grads` (a dict shaped like params)."""
     scale = 1 / X.shape[0]
     # layer 2 (identity)
     # (3) δ_k = ∂E/∂y_k ∂y_k/∂u_k = 2*(-t[k] + y2[k])
     D2 = 2*(-T + Y2)
     D2 *= scale  # the batch mean: ∂(1/N Σ_n E_n)/∂u = δ/N
-    dW2 = Y1.T @ D2  # (4) ∂E/∂w = delta2[k]*y1[m]
+    np.matmul(Y1.T, D2, out=grads["W2"])  # (4) ∂E/∂w = delta2[k]*y1[m]
     G1 = D2 @ params["W2"].T  # (6) ∂E/∂y = delta2[1]*w2[m, 1]
     # layer 1 (relu)
     # (7) δ_m = ∂E/∂y_m ∂y_m/∂u_m = Piecewise((1, y1[m] > 0), (0, True))*delta2[1]*w2[m, 1]
     #     with ∂y/∂u = Piecewise((1, y1[m] > 0), (0, True))
     G1 *= (Y1 > 0)
     D1 = G1
-    dW1 = X.T @ D1  # (8) ∂E/∂w = delta1[m]*y0[n]
-    return {"W1": dW1, "W2": dW2}
+    np.matmul(X.T, D1, out=grads["W1"])  # (8) ∂E/∂w = delta1[m]*y0[n]
+    return grads
 
 
 def gradients(params, X, T):
-    """The gradient of loss(params, X, T) for every parameter: same keys and shapes as params."""
+    """The gradient of loss(params, X, T) for every parameter: same keys and shapes as params.
+
+    The arrays are views of one flat buffer, new at every call (a later call never overwrites them).
+    """
     X, T = _batch(X, T)
-    return _backward(params, X, T, *_forward(params, X))
+    return _backward(params, X, T, _new_gradients(params, X), *_forward(params, X))
+
+
+def _loss_and_gradients(params, X, T, grads):
+    """The loss of a checked batch, and its gradients written into `grads`: one forward pass."""
+    cache = _forward(params, X)
+    return _objective(T, *cache), _backward(params, X, T, grads, *cache)
 
 
 def loss_and_gradients(params, X, T):
     """(loss(params, X, T), gradients(params, X, T)) from one forward pass."""
     X, T = _batch(X, T)
-    cache = _forward(params, X)
-    return _objective(T, *cache), _backward(params, X, T, *cache)
+    return _loss_and_gradients(params, X, T, _new_gradients(params, X))
 
 
-# (9) The update rules. Each optimiser keeps its state per parameter, allocated once, and updates
-# params in place with step(params, grads); hyper-parameters are Python floats, so float32 stays float32.
+# (9) The update rules. Opt(lr=...).step(params, grads) updates params in place from grads (same keys).
+# When params and grads are both views of flat buffers laid out as _LAYOUT (what init_params, gradients and
+# fit make), a step is a few NumPy calls on the whole buffers, however many parameters there are; any other
+# dict is updated array by array, with the same arithmetic. Hyper-parameters are Python floats, so float32
+# stays float32.
+
+_SHAPES = {key: shape for key, shape, _, _ in _LAYOUT}
+
+
+def _views(flat):
+    """A dict of views of the flat array `flat`, one per parameter, keyed and shaped as _LAYOUT says."""
+    return {key: flat[start:stop].reshape(shape) for key, shape, start, stop in _LAYOUT}
+
+
+def _new_gradients(params, X):
+    """Views of one new flat buffer, shaped like params, for the gradients (DTYPE, or wider if params or X are)."""
+    return _views(np.empty(_SIZE, dtype=np.result_type(X, *(params[key] for key in _SHAPES))))
+
+
+def _flat_buffer(arrays):
+    """The flat array whose _views `arrays` are (every key of _LAYOUT at its place, and no other key), or None."""
+    first = arrays.get(_LAYOUT[0][0])
+    flat = getattr(first, "base", None)
+    if not (isinstance(flat, np.ndarray) and flat.ndim == 1 and flat.size == _SIZE and flat.flags.c_contiguous
+            and len(arrays) == len(_LAYOUT)):
+        return None
+    address = flat.__array_interface__["data"][0]
+    for key, shape, start, _ in _LAYOUT:
+        a = arrays.get(key)
+        if not (isinstance(a, np.ndarray) and a.base is flat and a.shape == shape and a.flags.c_contiguous
+                and a.__array_interface__["data"][0] == address + start * flat.itemsize):
+            return None
+    return flat
 
 
 class _Optimizer:
+    """What every optimiser shares: its state, and the choice between whole-buffer and per-array updates.
+
+    self.state[key] holds the state and scratch arrays of parameter `key`, made on the first step that
+    updates it. For a parameter of _LAYOUT they are views of `slots` flat arrays, so both ways of updating
+    work on the same numbers and a flat step updates all of them at once.
+    """
+
+    slots = 1  # state and scratch arrays per parameter
+
     def __init__(self):
         self.state = {}
+        self._flat_state = None  # the `slots` flat arrays, made on first use
+        self._flat_ok = True  # False once a parameter of _LAYOUT got state outside them
+        self._seen = (None, None, None)  # ids of the arrays of the last step, those arrays, their flat buffers
 
-    def _slots(self, key, p, count):
-        """`count` arrays shaped like p (state and scratch), created on the first step."""
+    def step(self, params, grads):
+        """Update params in place from grads (same keys): w <- w + (the rule's step)."""
+        buffers = self._buffers(params, grads)
+        if buffers is not None:
+            self._update(*buffers)
+            return
+        for key, g in grads.items():
+            p = params[key]
+            self._update(p, g, *self._slots(key, p))
+
+    def _slots(self, key, p):
+        """The state arrays of parameter `key`: views of the flat state where p fits _LAYOUT, else its own."""
         slots = self.state.get(key)
         if slots is None:
-            slots = self.state[key] = tuple(np.zeros_like(p) for _ in range(count))
+            if self._flat_state is None and _SHAPES.get(key) == p.shape:
+                self._flat_state = tuple(np.zeros(_SIZE, dtype=p.dtype) for _ in range(self.slots))
+            if _SHAPES.get(key) == p.shape and self._flat_state[0].dtype == p.dtype:
+                slots = tuple(_views(flat)[key] for flat in self._flat_state)
+            else:
+                slots = tuple(np.zeros_like(p) for _ in range(self.slots))
+                self._flat_ok = self._flat_ok and key not in _SHAPES
+            self.state[key] = slots
         return slots
+
+    def _buffers(self, params, grads):
+        """(params, grads, *state) as whole flat buffers when params and grads are flat views, else None.
+
+        The answer is kept for the arrays it was found for (compared by identity, and held so that their
+        ids stay theirs): fit hands the same arrays to every step.
+        """
+        arrays = [params.get(key) for key in _SHAPES] + [grads.get(key) for key in _SHAPES]
+        ids = (*map(id, arrays), len(params), len(grads))
+        if ids != self._seen[0]:
+            p, g, found = _flat_buffer(params), _flat_buffer(grads), None
+            if p is not None and g is not None:
+                for key in _SHAPES:
+                    self._slots(key, params[key])
+                if self._flat_ok and self._flat_state[0].dtype == p.dtype:
+                    found = (p, g, *self._flat_state)
+            self._seen = (ids, arrays, found)
+        return self._seen[2]
 
 
 class SGD(_Optimizer):
@@ -130,95 +231,90 @@ class SGD(_Optimizer):
         super().__init__()
         self.lr = float(lr)
 
-    def step(self, params, grads):
-        for key, g in grads.items():
-            p = params[key]
-            (buf,) = self._slots(key, p, 1)
-            np.multiply(g, self.lr, out=buf)
-            p -= buf
+    def _update(self, p, g, buf):
+        np.multiply(g, self.lr, out=buf)
+        p -= buf
 
 
 class Momentum(_Optimizer):
     """v <- momentum v - lr dE/dw;  w <- w + v."""
 
+    slots = 2  # v, scratch
+
     def __init__(self, lr=0.01, momentum=0.9):
         super().__init__()
         self.lr, self.momentum = float(lr), float(momentum)
 
-    def step(self, params, grads):
-        for key, g in grads.items():
-            p = params[key]
-            v, buf = self._slots(key, p, 2)
-            np.multiply(g, self.lr, out=buf)
-            v *= self.momentum
-            v -= buf
-            p += v
+    def _update(self, p, g, v, buf):
+        np.multiply(g, self.lr, out=buf)
+        v *= self.momentum
+        v -= buf
+        p += v
 
 
 class Nesterov(_Optimizer):
     """v <- momentum v - lr dE/dw;  w <- w + momentum v - lr dE/dw (the look-ahead step)."""
 
+    slots = 2  # v, scratch
+
     def __init__(self, lr=0.01, momentum=0.9):
         super().__init__()
         self.lr, self.momentum = float(lr), float(momentum)
 
-    def step(self, params, grads):
-        for key, g in grads.items():
-            p = params[key]
-            v, buf = self._slots(key, p, 2)
-            np.multiply(g, self.lr, out=buf)
-            v *= self.momentum
-            v -= buf
-            p -= buf
-            np.multiply(v, self.momentum, out=buf)
-            p += buf
+    def _update(self, p, g, v, buf):
+        np.multiply(g, self.lr, out=buf)
+        v *= self.momentum
+        v -= buf
+        p -= buf
+        np.multiply(v, self.momentum, out=buf)
+        p += buf
 
 
 class AdaGrad(_Optimizer):
     """h <- h + (dE/dw)^2;  w <- w - lr dE/dw / (sqrt(h) + eps)."""
 
+    slots = 2  # h, scratch
+
     def __init__(self, lr=0.01, eps=1e-08):
         super().__init__()
         self.lr, self.eps = float(lr), float(eps)
 
-    def step(self, params, grads):
-        for key, g in grads.items():
-            p = params[key]
-            h, buf = self._slots(key, p, 2)
-            np.multiply(g, g, out=buf)
-            h += buf
-            np.sqrt(h, out=buf)
-            buf += self.eps
-            np.divide(g, buf, out=buf)
-            buf *= self.lr
-            p -= buf
+    def _update(self, p, g, h, buf):
+        np.multiply(g, g, out=buf)
+        h += buf
+        np.sqrt(h, out=buf)
+        buf += self.eps
+        np.divide(g, buf, out=buf)
+        buf *= self.lr
+        p -= buf
 
 
 class RMSProp(_Optimizer):
     """h <- rho h + (1 - rho) (dE/dw)^2;  w <- w - lr dE/dw / (sqrt(h) + eps)."""
 
+    slots = 2  # h, scratch
+
     def __init__(self, lr=0.001, rho=0.9, eps=1e-08):
         super().__init__()
         self.lr, self.rho, self.eps = float(lr), float(rho), float(eps)
 
-    def step(self, params, grads):
-        for key, g in grads.items():
-            p = params[key]
-            h, buf = self._slots(key, p, 2)
-            np.multiply(g, g, out=buf)
-            buf *= 1 - self.rho
-            h *= self.rho
-            h += buf
-            np.sqrt(h, out=buf)
-            buf += self.eps
-            np.divide(g, buf, out=buf)
-            buf *= self.lr
-            p -= buf
+    def _update(self, p, g, h, buf):
+        np.multiply(g, g, out=buf)
+        buf *= 1 - self.rho
+        h *= self.rho
+        h += buf
+        np.sqrt(h, out=buf)
+        buf += self.eps
+        np.divide(g, buf, out=buf)
+        buf *= self.lr
+        p -= buf
 
 
 class Adam(_Optimizer):
     """m <- b1 m + (1 - b1) g;  v <- b2 v + (1 - b2) g^2;  w <- w - lr m^ / (sqrt(v^) + eps),
     with m^ = m / (1 - b1^t), v^ = v / (1 - b2^t) (computed as one scaled step, no extra arrays)."""
+
+    slots = 3  # m, v, scratch
 
     def __init__(self, lr=0.001, beta1=0.9, beta2=0.999, eps=1e-08):
         super().__init__()
@@ -227,25 +323,25 @@ class Adam(_Optimizer):
 
     def step(self, params, grads):
         self.t += 1
+        root = (1 - self.beta2**self.t) ** 0.5
+        self._lr_t = self.lr * root / (1 - self.beta1**self.t)
+        self._eps_t = self.eps * root
+        super().step(params, grads)
+
+    def _update(self, p, g, m, v, buf):
         b1, b2 = self.beta1, self.beta2
-        root = (1 - b2**self.t) ** 0.5
-        lr_t = self.lr * root / (1 - b1**self.t)
-        eps_t = self.eps * root
-        for key, g in grads.items():
-            p = params[key]
-            m, v, buf = self._slots(key, p, 3)
-            m *= b1
-            np.multiply(g, 1 - b1, out=buf)
-            m += buf
-            v *= b2
-            np.multiply(g, g, out=buf)
-            buf *= 1 - b2
-            v += buf
-            np.sqrt(v, out=buf)
-            buf += eps_t
-            np.divide(m, buf, out=buf)
-            buf *= lr_t
-            p -= buf
+        m *= b1
+        np.multiply(g, 1 - b1, out=buf)
+        m += buf
+        v *= b2
+        np.multiply(g, g, out=buf)
+        buf *= 1 - b2
+        v += buf
+        np.sqrt(v, out=buf)
+        buf += self._eps_t
+        np.divide(m, buf, out=buf)
+        buf *= self._lr_t
+        p -= buf
 
 
 def fit(params, X, T, *, epochs=50, batch_size=16, optimizer=None, shuffle=True, seed=0,
@@ -256,12 +352,15 @@ def fit(params, X, T, *, epochs=50, batch_size=16, optimizer=None, shuffle=True,
     partial batch included). Samples are shuffled each epoch by a generator seeded with `seed`;
     `callback(epoch, loss)` is called after each epoch (epochs count from 1). The default optimiser
     is the spec's: Adam(lr=0.01, beta1=0.9, beta2=0.999, eps=1e-08).
+    Every step writes its gradients into the same flat buffer, so the dict that optimizer.step receives
+    is overwritten by the next step (an optimiser that keeps gradients must copy them).
     """
     X, T = _batch(X, T)
     if optimizer is None:
         optimizer = Adam(lr=0.01, beta1=0.9, beta2=0.999, eps=1e-08)
     rng = np.random.default_rng(seed)
     n = X.shape[0]
+    grads = _new_gradients(params, X)
     history = []
     for epoch in range(1, epochs + 1):
         if shuffle:
@@ -271,9 +370,10 @@ def fit(params, X, T, *, epochs=50, batch_size=16, optimizer=None, shuffle=True,
             Xs, Ts = X, T
         total = 0.0
         for start in range(0, n, batch_size):
-            E, grads = loss_and_gradients(params, Xs[start:start + batch_size], Ts[start:start + batch_size])
+            Xb, Tb = Xs[start:start + batch_size], Ts[start:start + batch_size]
+            E, grads = _loss_and_gradients(params, Xb, Tb, grads)
             optimizer.step(params, grads)
-            total += E * min(batch_size, n - start)
+            total += E * Xb.shape[0]
         epoch_loss = total / n
         history.append(epoch_loss)
         if callback is not None:
