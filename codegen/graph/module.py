@@ -40,9 +40,13 @@ def render_graph(plan: GraphPlan) -> str:
         "loss_call": ", ".join(f"cache[{plan.cache.index(a)}]" for a in plan.loss_args),
         "stat_index": {s.key: plan.cache.index(s.array) for s in plan.state},
         "grads": plan.grads,
-        "defaults": plan.optimizer_defaults,
+        # training.py.j2 (the optimisers and fit, shared with the dense module)
+        "optimizer_defaults": plan.optimizer_defaults,
+        "optimizer_call": plan.optimizer,
         "epochs": spec.train.epochs,
         "batch_size": spec.train.batch_size,
+        "with_state": True,  # fit(..., state=None) for every graph module (DESIGN.md 10.2)
+        "with_rng": False,
     }
     return _environment().get_template("graph_module.py.j2").render(**context)
 
