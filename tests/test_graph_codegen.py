@@ -18,8 +18,8 @@ from hypothesis import strategies as st
 from codegen.cli import main
 from codegen.gradcheck import check_module, load_module
 from codegen.graph import generate_graph
-from derive.calculus.backward import backward
-from derive.calculus.graph_proof import Instance, _number
+from derive.calculus.backward import backward, gradient_base
+from derive.calculus.graph_proof import Instance, random_point
 from derive.network import indices as ix
 from derive.network.graph import Graph
 from derive.spec.loader import parse_spec
@@ -236,38 +236,19 @@ def torch_gradients(spec, params, X, T):
     return float(J), {k: v.grad.numpy() for k, v in tp.items()}
 
 
-class Point(Instance):
-    """derive's explicit instance at a random point, without the written-out loss (only the values the
-    derivation's formulas are evaluated at: the written-out form grows fast through norm layers)."""
-
-    def __init__(self, graph, sizes, rng):
-        self.graph = graph
-        self.sizes = {**sizes, **graph.constants}
-        self.point, self.written, self.values = {}, {}, {}
-        for tensor in graph.tensors.values():
-            if tensor.role in ("input", "param"):
-                for element in self.elements(tensor):
-                    self.point[element] = self._draw(tensor, rng)
-        self._targets(rng)
-        self.values.update(self.point)
-        for node in graph.nodes:
-            for element, index in self.elements_at(node):
-                self.values[element] = _number(self.at(node.expr, index).xreplace(self.values))
-
-
 def derived_gradients(spec, module, samples=3, seed=0):
     """The derivation's own formulas, evaluated numerically (derive's explicit instance at its random point),
     and the module's gradients at that same point."""
     graph = Graph(spec)
     sizes = {s: v for s, v in graph.sizes.items() if s != ix.BATCH}
     sizes[ix.BATCH] = samples
-    instance = Point(graph, sizes, random.Random(seed))
-    derived = instance.derived(backward(graph))
+    instance = Instance(graph, sizes, random_point(graph, sizes, random.Random(seed)))
+    derived = instance.gradients(backward(graph))
 
     def array(tensor):
         shape = [int(sp.sympify(s).xreplace(instance.sizes)) for s in tensor.shape]
         out = np.zeros(shape)
-        for element in instance.elements(tensor):
+        for element, _ in instance.elements_at(tensor):
             out[tuple(int(i) - 1 for i in element.indices)] = float(instance.point[element])
         return out
 
@@ -276,8 +257,8 @@ def derived_gradients(spec, module, samples=3, seed=0):
     want = {}
     for p in graph.params:
         g = np.zeros(params[p.name].shape)
-        for element in instance.elements(p):
-            g[tuple(int(i) - 1 for i in element.indices)] = float(derived[element])
+        for element, _ in instance.elements_at(p):
+            g[tuple(int(i) - 1 for i in element.indices)] = float(derived[gradient_base(p.name)[element.indices]])
         want[p.name] = g
     return want, module.gradients(params, X, T)
 

@@ -21,7 +21,7 @@ from sympy.logic.boolalg import Boolean
 
 from derive.calculus.backward import GraphDerivation, gradient_base, head_gradient
 from derive.network import indices as ix
-from derive.network.graph import Graph, Tensor
+from derive.network.graph import Graph, LayerBuilder, Tensor
 
 DIGITS = 40
 TOLERANCE = sp.Float(10, DIGITS) ** -25
@@ -32,7 +32,7 @@ class GraphProof:
     sizes: dict  # size symbol -> number, N included
     checked: int  # elements compared
     worst: float  # largest relative difference
-    closed_forms: list[str] = field(default_factory=list)  # layers whose closed form was confirmed
+    closed_form_layers: list[int] = field(default_factory=list)  # norm layers whose closed form was confirmed
     failures: list[str] = field(default_factory=list)
 
     @property
@@ -45,8 +45,9 @@ class GraphProof:
             return f"FAILED on the instance {shown}: {self.failures[0]}"
         text = (f"proven: {self.checked} partial derivatives (every parameter and the input) agree with direct "
                 f"differentiation of the written-out loss on the instance {shown}, at two points")
-        if self.closed_forms:
-            text += f"; the textbook closed form of the input gradient holds for {', '.join(self.closed_forms)}"
+        if self.closed_form_layers:
+            layers = ", ".join(map(str, self.closed_form_layers))
+            text += f"; the textbook closed form of the input gradient holds for layer {layers}"
         return text
 
 
@@ -62,137 +63,131 @@ def prove_graph(derivation: GraphDerivation, points: int = 2, seed: int = 0) -> 
     sizes = instance_sizes(graph)
     proof = GraphProof({s: sizes[s] for s in sorted(sizes, key=str)}, 0, 0.0)
     rng = random.Random(seed)
+    loss = WrittenLoss(graph, sizes)  # written out once, differentiated at each point
     for _ in range(points):
-        instance = Instance(graph, sizes, rng)
-        direct = instance.direct()
-        derived = instance.derived(derivation)
+        instance = Instance(graph, sizes, random_point(graph, sizes, rng))
+        direct = loss.gradient(instance.point)
+        derived = instance.gradients(derivation)
         for element, want in direct.items():
-            got = derived[element]
+            got = derived[gradient_base(element.base.label.name)[element.indices]]
             difference = abs(got - want) / (1 + abs(want))
             proof.checked += 1
             proof.worst = max(proof.worst, float(difference))
             if not difference < TOLERANCE:
                 proof.failures.append(f"∂J/∂{element}: derived {sp.N(got, 12)}, direct {sp.N(want, 12)}")
         for lg in graph.layers:
-            check = getattr(lg.kind, "textbook_input_gradient", None)
-            if check is not None:
-                if instance.closed_form_holds(derivation, lg):
-                    if f"layer {lg.l}" not in proof.closed_forms:
-                        proof.closed_forms.append(f"layer {lg.l}")
-                else:
-                    proof.failures.append(f"layer {lg.l}: the graph-derived input gradient differs from the "
-                                          "textbook closed form")
+            if getattr(lg.kind, "textbook_input_gradient", None) is None:
+                continue
+            if not instance.closed_form_holds(derivation, lg):
+                proof.failures.append(f"layer {lg.l}: the graph-derived input gradient differs from the "
+                                      "textbook closed form")
+            elif lg.l not in proof.closed_form_layers:
+                proof.closed_form_layers.append(lg.l)
     proof.checked //= points
     return proof
 
 
-def expand_sums(expr: sp.Expr) -> sp.Expr:
-    """Every Sum with numeric limits written out as its terms."""
+def _instantiate(expr: sp.Expr, mapping: dict) -> sp.Expr:
+    """expr with index values and sizes substituted and every Sum written out as its terms, built without
+    evaluation (SymPy's constructors would query assumptions of the whole net at each level)."""
+    if expr in mapping:
+        return mapping[expr]
     if isinstance(expr, sp.Sum):
-        body = expr.function
-        for index, low, high in reversed(expr.limits):
-            body = sp.Add(*(body.xreplace({index: sp.Integer(v)}) for v in range(int(low), int(high) + 1)))
-        return expand_sums(body)
-    if not expr.args or isinstance(expr, sp.Indexed):
+        (index, low, high), *rest = expr.limits
+        body = sp.Sum(expr.function, *rest) if rest else expr.function
+        low, high = int(_instantiate(low, mapping)), int(_instantiate(high, mapping))
+        terms = [_instantiate(body, {**mapping, index: sp.Integer(v)}) for v in range(low, high + 1)]
+        return sp.Add(*terms, evaluate=False) if len(terms) > 1 else terms[0]
+    if not expr.args:
         return expr
-    return expr.func(*(expand_sums(a) for a in expr.args))
+    if isinstance(expr, sp.Indexed):
+        return expr.base[tuple(_instantiate(i, mapping) for i in expr.indices)]
+    args = [_instantiate(a, mapping) for a in expr.args]
+    if isinstance(expr, sp.KroneckerDelta):
+        return expr.func(*args)
+    if isinstance(expr, (sp.Add, sp.Mul, sp.Pow, sp.Function)) and not isinstance(expr, sp.Piecewise):
+        return expr.func(*args, evaluate=False)
+    return sp.Basic.__new__(type(expr), *args)
+
+
+def elements_at(tensor: Tensor, sizes: dict):
+    """(element, {index: value}) for every element of a tensor at numeric sizes."""
+    shape = [int(sp.sympify(size).xreplace(sizes)) for size in tensor.shape]
+    for values in itertools.product(*(range(1, size + 1) for size in shape)):
+        index = dict(zip(tensor.indices, map(sp.Integer, values)))
+        yield tensor.base[tuple(index[i] for i in tensor.indices)], index
+
+
+def leaves(graph: Graph, sizes: dict) -> list[sp.Indexed]:
+    """The elements of the input and of every parameter: what J is differentiated for."""
+    return [e for t in graph.tensors.values() if t.role in ("input", "param") for e, _ in elements_at(t, sizes)]
+
+
+def random_point(graph: Graph, sizes: dict, rng: random.Random) -> dict[sp.Indexed, sp.Float]:
+    """Inputs and parameters in (-1, 1) (scales γ in (0.5, 1.5)); targets a probability vector per sample
+    after softmax (the δ = y - t of softmax + cross entropy assumes it), else in (0.05, 0.95)."""
+    point = {}
+    for t in graph.tensors.values():
+        if t.role in ("input", "param"):
+            low, high = (0.5, 1.5) if t.param is not None and t.param.init == "ones" else (-1, 1)
+            for element, _ in elements_at(t, sizes):
+                point[element] = sp.Float(rng.uniform(low, high), DIGITS)
+    target = graph.tensors["t"]
+    rows: dict = {}
+    for element, index in elements_at(target, sizes):
+        rows.setdefault(index[ix.n], []).append(element)
+    for row in rows.values():
+        if graph.layers[-1].activation.is_softmax:
+            weights = [sp.Float(rng.uniform(0.1, 1), DIGITS) for _ in row]
+            point.update({element: w / sum(weights) for element, w in zip(row, weights)})
+        else:
+            point.update({element: sp.Float(rng.uniform(0.05, 0.95), DIGITS) for element in row})
+    return point
 
 
 class Instance:
-    """The graph with numeric sizes and a random point: written-out values of every element."""
+    """The graph at numeric sizes and a point (every input, parameter and target element a number):
+    the value of every node element, and the derivation's formulas evaluated there."""
 
-    def __init__(self, graph: Graph, sizes: dict, rng: random.Random):
+    def __init__(self, graph: Graph, sizes: dict, point: dict[sp.Indexed, sp.Float]):
         self.graph = graph
         self.sizes = {**sizes, **graph.constants}
-        self.point: dict[sp.Indexed, sp.Float] = {}
-        self.written: dict[sp.Indexed, sp.Expr] = {}  # node element -> expression in the leaves
-        self.values: dict[sp.Indexed, sp.Float] = {}  # every element -> its number at the point
-        for tensor in graph.tensors.values():
-            if tensor.role in ("input", "param"):
-                for element in self.elements(tensor):
-                    self.point[element] = self._draw(tensor, rng)
-        self._targets(rng)
-        self.values.update(self.point)
+        self.point = point
+        self.values: dict[sp.Indexed, sp.Float] = dict(point)
         for node in graph.nodes:
             for element, index in self.elements_at(node):
-                form = self.at(node.expr, index)
-                self.written[element] = form.xreplace(self.written)
-                self.values[element] = _number(form.xreplace(self.values))
+                self.values[element] = self.number(node.expr, index, self.values)
 
     def elements_at(self, tensor: Tensor):
-        shape = [int(sp.sympify(s).xreplace(self.sizes)) for s in tensor.shape]
-        for values in itertools.product(*(range(1, s + 1) for s in shape)):
-            index = dict(zip(tensor.indices, map(sp.Integer, values)))
-            yield tensor.base[tuple(index[i] for i in tensor.indices)], index
-
-    def elements(self, tensor: Tensor) -> list[sp.Indexed]:
-        return [e for e, _ in self.elements_at(tensor)]
+        return elements_at(tensor, self.sizes)
 
     def at(self, expr: sp.Expr, index: dict) -> sp.Expr:
-        return expand_sums(expr.xreplace(index).xreplace(self.sizes))
+        """expr at these index values: sizes and constants put in, sums written out, nothing evaluated."""
+        return _instantiate(expr, {**self.sizes, **index})
 
-    @staticmethod
-    def _draw(tensor: Tensor, rng: random.Random) -> sp.Float:
-        if tensor.param is not None and tensor.param.init == "ones":
-            return sp.Float(rng.uniform(0.5, 1.5), DIGITS)
-        return sp.Float(rng.uniform(-1, 1), DIGITS)
+    def number(self, expr: sp.Expr, index: dict, env: dict) -> sp.Float:
+        return _number(self.at(expr, index).xreplace(env))
 
-    def _targets(self, rng: random.Random):
-        t = self.graph.tensors["t"]
-        act = self.graph.layers[-1].activation
-        rows: dict = {}
-        for element, index in self.elements_at(t):
-            rows.setdefault(index[ix.n], []).append(element)
-        for row in rows.values():
-            if act.is_softmax:  # a probability vector: the δ = y - t of softmax + cross entropy assumes it
-                weights = [sp.Float(rng.uniform(0.1, 1), DIGITS) for _ in row]
-                for element, w in zip(row, weights):
-                    self.point[element] = w / sum(weights)
-            else:
-                for element in row:
-                    self.point[element] = sp.Float(rng.uniform(0.05, 0.95), DIGITS)
+    def objective(self) -> sp.Float:
+        y, t, spec = self.graph.output, self.graph.tensors["t"], self.graph.spec
+        total = sum(spec.loss.of(self.values[e], self.values[t.base[e.indices]]) for e, _ in self.elements_at(y))
+        return _number(_scaled(total, self.graph, self.sizes))
 
-    def objective(self) -> sp.Expr:
-        """J = scale Σ_n E_n, written out."""
-        graph, spec = self.graph, self.graph.spec
-        y, t = graph.output, graph.tensors["t"]
-        total = sp.Integer(0)
-        for element, index in self.elements_at(y):
-            total += spec.loss.of(self.written[element], t.base[tuple(index[i] for i in t.indices)])
-        if spec.loss.mean_over_outputs:
-            total = total / int(y.shape[-1].xreplace(self.sizes))
-        return total / self.sizes[ix.BATCH] if spec.reduction == "mean" else total
-
-    def direct(self) -> dict[sp.Indexed, sp.Float]:
-        leaves = [e for e, tensor_name in self._leaves()]
-        return reverse_mode(self.objective(), self.point, leaves)
-
-    def _leaves(self):
-        for tensor in self.graph.tensors.values():
-            if tensor.role in ("input", "param"):
-                for element in self.elements(tensor):
-                    yield element, tensor.name
-
-    def derived(self, derivation: GraphDerivation) -> dict[sp.Indexed, sp.Float]:
-        """The reverse sweep's formulas, evaluated in order; returns ∂J/∂ of every leaf element."""
+    def gradients(self, derivation: GraphDerivation) -> dict[sp.Indexed, sp.Float]:
+        """Every gradient element of the reverse sweep (dW1[1, 2], du3[2, 1], ...), evaluated in order."""
         env = dict(self.values)
         out = self.graph.layers[-1].pre
-        grad = gradient_base(out.name)
         for element, index in self.elements_at(out):
-            env[grad[element.indices]] = _number(self.at(head_gradient(derivation), index).xreplace(env))
+            env[gradient_base(out.name)[element.indices]] = self.number(head_gradient(derivation), index, env)
         for name, gradient in derivation.gradients.items():
-            if name == out.name:
-                continue
-            self.evaluate_gradient(gradient.tensor, gradient.expr, env)
-        found = {}
-        for element, _ in self._leaves():
-            found[element] = env[gradient_base(element.base.label.name)[element.indices]]
-        return found
+            if name != out.name:
+                self.evaluate_gradient(gradient.tensor, gradient.expr, env)
+        return {e: v for e, v in env.items() if e.base.label.name.startswith("d") and e not in self.values}
 
     def evaluate_gradient(self, tensor: Tensor, formula: sp.Expr, env: dict):
         base = gradient_base(tensor.name)
         for element, index in self.elements_at(tensor):
-            env[base[element.indices]] = _number(self.at(formula, index).xreplace(env))
+            env[base[element.indices]] = self.number(formula, index, env)
 
     def closed_form_holds(self, derivation: GraphDerivation, lg) -> bool:
         """The input gradient a norm layer's nodes hand down (mean, variance and normalised value together)
@@ -200,23 +195,47 @@ class Instance:
         env = dict(self.values)
         xhat = self.graph.tensors[f"xhat{lg.l}"]
         g = gradient_base(xhat.name)
-        for element in self.elements(xhat):  # any upstream gradient will do: the identity is in g
+        for element in (e for e, _ in self.elements_at(xhat)):  # any upstream gradient will do: the identity is in g
             env[g[element.indices]] = sp.Float(random.Random(str(element)).uniform(-1, 1), DIGITS)
         for name in (f"var{lg.l}", f"mu{lg.l}"):
             self.evaluate_gradient(self.graph.tensors[name], derivation.gradients[name].expr, env)
         target = self.graph.tensors[lg.inputs[0]]
-        ours = sp.Add(*(c.result for c in derivation.gradients[target.name].contributions
-                        if c.source.layer == lg.l))
-        from derive.network.graph import LayerBuilder
-
+        ours = sp.Add(*(c.result for c in derivation.gradients[target.name].contributions if c.source.layer == lg.l))
         builder = LayerBuilder(self.graph, lg, target.shape[-1], target.shape[-1])
         textbook = lg.kind.textbook_input_gradient(builder, g)
-        for element, index in self.elements_at(target):
-            a = _number(self.at(ours, index).xreplace(env))
-            b = _number(self.at(textbook, index).xreplace(env))
+        for _, index in self.elements_at(target):
+            a, b = self.number(ours, index, env), self.number(textbook, index, env)
             if not abs(a - b) / (1 + abs(b)) < TOLERANCE:
                 return False
         return True
+
+
+class WrittenLoss:
+    """J of the instance written out element by element in the leaves, from the same index expressions,
+    and differentiated directly (nothing of the derivation is used)."""
+
+    def __init__(self, graph: Graph, sizes: dict):
+        self.graph = graph
+        self.sizes = {**sizes, **graph.constants}
+        self.leaves = leaves(graph, sizes)
+        written: dict[sp.Indexed, sp.Expr] = {}
+        for node in graph.nodes:
+            for element, index in elements_at(node, self.sizes):
+                written[element] = _instantiate(_instantiate(node.expr, {**self.sizes, **index}), written)
+        y, t, spec = graph.output, graph.tensors["t"], graph.spec
+        total = sp.Add(*(spec.loss.of(written[e], t.base[e.indices]) for e, _ in elements_at(y, self.sizes)))
+        self.J = _scaled(total, graph, self.sizes)
+
+    def gradient(self, point: dict) -> dict[sp.Indexed, sp.Float]:
+        return reverse_mode(self.J, point, self.leaves)
+
+
+def _scaled(total: sp.Expr, graph: Graph, sizes: dict) -> sp.Expr:
+    """Σ_n Σ_k loss → J: the mean over outputs (mse) and over the batch, as the spec says."""
+    spec = graph.spec
+    if spec.loss.mean_over_outputs:
+        total = total / int(graph.output.shape[-1].xreplace(sizes))
+    return total / sizes[ix.BATCH] if spec.reduction == "mean" else total
 
 
 def _number(expr: sp.Expr) -> sp.Float:

@@ -25,7 +25,8 @@ class GraphTextPrinter(StrPrinter):
     def _print_Piecewise(self, expr):
         if len(expr.args) == 2 and expr.args[0].expr == 1 and expr.args[1].expr == 0:
             return f"[{self._print(expr.args[0].cond)}]"
-        return super()._print_Piecewise(expr)
+        return "(" + "; ".join(f"{self._print(e)} if {self._print(c)}" if c != sp.true else f"{self._print(e)} otherwise"
+                               for e, c in expr.args) + ")"
 
 
 def text(expr: sp.Expr) -> str:

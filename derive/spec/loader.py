@@ -359,9 +359,9 @@ def _custom(r: _Reader, width_in: int) -> Kind:
     declared: dict[str, tuple[str, ...]] = {}
     for key, dims in raw.items():
         if not IDENTIFIER.match(key) or len(key) > 16 or key in ("y", "sum", "x", "t") or key in FUNCTIONS \
-                or key in CONSTANTS or key in ("i", "j", "k", "r"):
+                or key in CONSTANTS or key in ("i", "j", "k", "r") or key.startswith("d"):
             r.fail(f"params.{key}", "expected a parameter name: an identifier that is not y, sum, an index "
-                   "letter (i, j, k, r) or a function name")
+                   "letter (i, j, k, r) or a function name, and does not start with d (d... names gradients)")
         if not isinstance(dims, list) or not 1 <= len(dims) <= 2 or any(d not in ("in", "out") for d in dims) \
                 or len(set(dims)) != len(dims):
             r.fail(f"params.{key}", 'expected its dimensions: ["in"], ["out"], ["in", "out"] or ["out", "in"]')

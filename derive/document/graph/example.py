@@ -13,8 +13,8 @@ import random
 
 import sympy as sp
 
-from derive.calculus.backward import gradient_base, head_gradient
-from derive.calculus.graph_proof import DIGITS, Instance, _number
+from derive.calculus.backward import gradient_base
+from derive.calculus.graph_proof import DIGITS, Instance, elements_at
 from derive.document.builder import Equation, Para, Section, Table, escape, limit, number
 from derive.document.example import SEED, fmt
 from derive.network import indices as ix
@@ -23,22 +23,6 @@ from derive.network.graph import Graph, Tensor
 
 def _decimal(v: float) -> sp.Float:
     return sp.Float(repr(float(v)), DIGITS)
-
-
-class ExampleInstance(Instance):
-    """The instance at given values: `values` holds each leaf tensor's elements in the instance's order."""
-
-    def __init__(self, graph: Graph, sizes: dict, values: dict[str, list], targets: list):
-        self.given = {name: iter(v) for name, v in values.items()}
-        self.given_targets = targets
-        super().__init__(graph, sizes, random.Random(SEED))
-
-    def _draw(self, tensor: Tensor, rng) -> sp.Float:
-        return next(self.given[tensor.name])
-
-    def _targets(self, rng):
-        for element, value in zip(self.elements(self.graph.tensors["t"]), self.given_targets):
-            self.point[element] = value
 
 
 class GraphExample:
@@ -82,9 +66,14 @@ class GraphExample:
             else:
                 targets += [draw(0.01, 0.99) if graph.layers[-1].activation.name == "sigmoid" else draw(-1, 1)
                             for _ in range(d_t)]
-        self.instance = ExampleInstance(graph, self.sizes, values, targets)
-        self.gradients = self._backward(derivation)
-        self.J = _number(self.instance.objective().xreplace(self.instance.point))
+        point = {}
+        for t in graph.tensors.values():
+            if t.role in ("input", "param"):
+                point.update(zip((e for e, _ in elements_at(t, self.sizes)), values[t.name]))
+        point.update(zip((e for e, _ in elements_at(graph.tensors["t"], self.sizes)), targets))
+        self.instance = Instance(graph, self.sizes, point)
+        self.gradients = self.instance.gradients(derivation)
+        self.J = self.instance.objective()
         train = spec.train
         self.lr = train.optimizer.lr if train else 0.1
 
@@ -102,19 +91,6 @@ class GraphExample:
             return None
         self.given.append(p.name)
         return [_decimal(v) for v in flat]
-
-    def _backward(self, derivation) -> dict:
-        """Every gradient element, in the order of the reverse sweep (as the proof evaluates them)."""
-        inst = self.instance
-        env = dict(inst.values)
-        out = self.graph.layers[-1].pre
-        grad = gradient_base(out.name)
-        for element, index in inst.elements_at(out):
-            env[grad[element.indices]] = _number(inst.at(head_gradient(derivation), index).xreplace(env))
-        for name, gradient in derivation.gradients.items():
-            if name != out.name:
-                inst.evaluate_gradient(gradient.tensor, gradient.expr, env)
-        return env
 
 
 def example_section(doc) -> Section:

@@ -144,7 +144,7 @@ class LayerSection:
         proof = doc.proof
         if proof is None:
             s.flow.append(Para(doc.t("closed_unchecked")))
-        elif f"layer {lg.l}" in proof.closed_forms:
+        elif lg.l in proof.closed_form_layers:
             s.flow.append(Para(doc.t("closed_proved")))
         else:
             s.flow.append(Para(doc.t("closed_failed")))
