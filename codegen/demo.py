@@ -5,7 +5,9 @@
 
 Generates the training module with `codegen` (into a build folder), trains it with its own `fit` on
 scikit-learn's bundled 8x8 digits (no download) with a seeded, stratified train/test split, prints the
-test accuracy and writes the loss curve as a PNG (matplotlib, Agg backend).
+test accuracy and writes the loss curve as a PNG (matplotlib, Agg backend). Any spec of 64 inputs and
+10 softmax outputs will do, a network of layer kinds too (examples/bn_digits.toml): a module with
+batch norm is trained with its state (running statistics) and tested in inference mode.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from derive.io import write_atomic
 from derive.spec.loader import load_spec
 
 from .gradcheck import check_module, load_module
+from .graph import generate_graph
 from .render import generate
 
 
@@ -78,9 +81,11 @@ def run(args) -> int:
     plot_path.parent.mkdir(parents=True, exist_ok=True)
 
     start = time.perf_counter()
-    write_atomic(module_path, generate(spec))
+    write_atomic(module_path, generate(spec) if spec.is_chain else generate_graph(spec))
+    shape = "-".join(map(str, spec.sizes)) if spec.is_chain else \
+        f"graph of {spec.depth} layers ({', '.join(dict.fromkeys(layer.kind.kind for layer in spec.layers))})"
     print(f"generated {module_path} from {args.spec} in {time.perf_counter() - start:.1f} s "
-          f"({'-'.join(map(str, spec.sizes))}, {'/'.join(a.activation.name for a in spec.layers)}, {spec.loss.name})")
+          f"({shape}, {'/'.join(a.activation.name for a in spec.layers)}, {spec.loss.name})")
     module = load_module(module_path)
     report = check_module(module, seed=args.seed)
     print(f"gradient check: worst relative error {report.worst:.1e} against central differences")
@@ -89,26 +94,36 @@ def run(args) -> int:
     X_train, X_test, T_train, T_test, _, y_test = load_digits_data(args.seed, n_out)
     print(f"digits: {len(X_train)} training and {len(X_test)} test images of {X_train.shape[1]} pixels")
     params = module.init_params(args.seed)
+    # batch norm's running statistics: trained by fit, used for testing (a module without any: None)
+    state = (module.init_state() or None) if hasattr(module, "init_state") else None
     epochs = args.epochs or spec.train.epochs
     test_losses = []
 
+    def predict(X):
+        return module.predict(params, X) if state is None else module.predict(params, X, state)
+
+    def test_loss():
+        if state is None:
+            return module.loss(params, X_test, T_test)
+        return float(-np.mean(np.sum(T_test * np.log(np.maximum(predict(X_test), 1e-300)), axis=1)))
+
     def watch(epoch, loss):
-        test_losses.append(module.loss(params, X_test, T_test))
+        test_losses.append(test_loss())
         if epoch == 1 or epoch % 10 == 0 or epoch == epochs:
-            accuracy = np.mean(module.predict(params, X_test).argmax(axis=1) == y_test)
+            accuracy = np.mean(predict(X_test).argmax(axis=1) == y_test)
             print(f"  epoch {epoch:3d}/{epochs}  training loss {loss:.4f}  test loss {test_losses[-1]:.4f}  "
                   f"test accuracy {accuracy:.2%}")
 
     start = time.perf_counter()
+    extra = {} if state is None else {"state": state}
     history = module.fit(params, X_train, T_train, epochs=epochs, batch_size=spec.train.batch_size,
-                         seed=args.seed, callback=watch)
+                         seed=args.seed, callback=watch, **extra)
     seconds = time.perf_counter() - start
-    accuracy = float(np.mean(module.predict(params, X_test).argmax(axis=1) == y_test))
+    accuracy = float(np.mean(predict(X_test).argmax(axis=1) == y_test))
     print(f"trained {epochs} epochs in {seconds:.2f} s ({spec.train.optimizer.name}, lr {spec.train.optimizer.lr:g}, "
           f"batch {spec.train.batch_size})")
     print(f"test accuracy: {accuracy:.2%} ({round(accuracy * len(y_test))}/{len(y_test)})")
-    plot_losses(history, test_losses, plot_path,
-                f"{spec.name} ({'-'.join(map(str, spec.sizes))}): test accuracy {accuracy:.1%}")
+    plot_losses(history, test_losses, plot_path, f"{spec.name} ({shape}): test accuracy {accuracy:.1%}")
     print(f"loss curve: {plot_path}")
     return 0
 

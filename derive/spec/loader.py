@@ -208,6 +208,25 @@ def parse_spec(text: str, source: str = "<spec>") -> Spec:
     return _build(_Reader(source, table))
 
 
+def parse_table(table: dict, source: str = "<spec>") -> Spec:
+    """A spec given as a dict of the TOML's structure (tuples read as arrays), through the same validation."""
+    if not isinstance(table, dict):
+        raise SpecError(f"{source}: expected a table (dict) of the spec's keys, got {_show(table)}")
+    return _build(_Reader(source, _plain(table, source, "")))
+
+
+def _plain(value: Any, source: str, where: str) -> Any:
+    """A copy of a dict given in Python: string keys only, tuples as lists (what tomllib would give)."""
+    if isinstance(value, dict):
+        for key in value:
+            if not isinstance(key, str):
+                raise SpecError(f"{source}: {where or 'spec'}: keys must be strings, got {_show(key)}")
+        return {key: _plain(item, source, f"{where}.{key}" if where else key) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(item, source, f"{where}[{i + 1}]") for i, item in enumerate(value)]
+    return value
+
+
 TOP_KEYS = ("name", "title", "inputs", "loss", "reduction", "notation", "dtype", "layer", "example", "train")
 
 
