@@ -33,6 +33,8 @@ from codegen import model, printer
 from codegen.cli import main
 from codegen.gradcheck import check_module, main_gradcheck
 from codegen.render import generate
+from derive.calculus.derivation import derive
+from derive.calculus.proof import prove
 from derive.spec import catalog
 from derive.spec.expr import CONSTANTS, FUNCTIONS
 from derive.spec.loader import parse_spec
@@ -696,3 +698,30 @@ def test_new_modules_are_byte_identical_in_another_process():
                             text=True, check=False, cwd=ROOT, env={**os.environ, "PYTHONHASHSEED": "4242"})
     assert result.returncode == 0, result.stderr
     assert result.stdout.split() == here
+
+
+# ---------------------------------------------------------------- sign factors in the delta rule
+
+
+@pytest.mark.parametrize("inner", ["erf", "tanh"])
+def test_abs_of_a_function_plus_abs_derives_with_sign_and_matches_the_reference(inner):
+    """The hypothesis failure abs(x) / abs(erf(x)) + abs(x): the output δ = (y - t) f'(u) has the factors
+    sign(u) and sign(erf(u)), on which sympy.simplify (via its Abs rewrite) crashed in piecewise_simplify
+    ('BooleanTrue' object has no attribute 'lhs'). The derivation keeps sign, proves, and the module is right."""
+    hidden = CASES["abs"]
+    inner_abs = _function_term("abs", _function_term(inner, X_TERM))
+    output = Term(f"{inner_abs.text} + {hidden.text}", lambda m, x: inner_abs.f(m, x) + hidden.f(m, x),
+                  inner_abs.kinks + hidden.kinks)
+    text = spec_text(2, [(3, act_text("f", hidden)), (2, act_text("g", output))], '"half_sse"')
+    spec = parse_spec(text, "test.toml")
+    d = derive(spec)
+    out, first = d.layers
+    u2, u1 = out.symbols.u[out.symbols.index], first.symbols.u[first.symbols.index]
+    assert not out.delta.has(sp.Piecewise) and out.delta.has(sp.sign(u2))
+    assert sp.simplify(out.delta - out.dEdy * spec.layers[1].activation.derivative.xreplace({catalog.x: u2})) == 0
+    assert first.dydu == sp.sign(u1)
+    assert prove(d).ok
+    spec, module = build(text)
+    params, X, T = problem(spec, seed=3)
+    assert_matches_reference(module, [elementwise(hidden.f), elementwise(output.f)], half_sse, params, X, T,
+                             kinks=[hidden.kinks, output.kinks])

@@ -25,10 +25,16 @@ def d(expr: sp.Expr, var: sp.Expr) -> sp.Derivative:
 
 
 def tidy(expr: sp.Expr) -> sp.Expr:
-    """The shortest of a few equivalent forms; ties keep the earlier (the unexpanded) one."""
+    """The shortest of a few equivalent forms; ties keep the earlier (the unexpanded) one.
+
+    sympy.simplify is left out where the expression is a sum or piecewise, and where it has a sign (the
+    derivative of abs): simplify rewrites sign(a) as Piecewise((0, Eq(a, 0)), (a/Abs(a), True)), never the
+    shorter form, and its piecewise_simplify can crash on the result (SymPy 1.14: with sign(u_k) and
+    sign(erf(u_k)), substituting u_k = 0 turns Eq(erf(u_k), 0) into True, which has no .lhs).
+    """
     forms = [expr, sp.factor_terms(expr)]
     if not expr.has(sp.Sum, sp.Piecewise):
-        forms += [sp.simplify(expr), sp.factor(expr)]
+        forms += [sp.factor(expr)] if expr.has(sp.sign) else [sp.simplify(expr), sp.factor(expr)]
     return min(forms, key=sp.count_ops)
 
 
