@@ -2,7 +2,9 @@
 
 Each net mixes the catalog's activations (sigmoid, tanh, relu, softplus, a custom swish) with a
 softmax / cross-entropy head, 8 units a layer, proved end to end (`--proof full`). Then issue 9's
-8-layer spec of eight different activations and a log-cosh loss, with `--proof full` and `fast`.
+8-layer spec of eight different activations and a log-cosh loss, with `--proof full` and `fast`. Then
+issue 10's 12-layer residual net with layer norm (four blocks of layer_norm -> dense relu -> add skip),
+derived by the graph engine and proved on its explicit instance (budget: 30 s).
 Run: .venv/bin/python bench/bench_derive.py [DEPTH ...]
 """
 
@@ -34,6 +36,19 @@ def mixed8() -> str:
     return 'name = "mixed8"\ninputs = 4\nloss = { name = "logcosh", expr = "log(cosh(y - t))" }\n' + layers
 
 
+def residual(blocks: int = 4, width: int = 16) -> str:
+    """A dense stem, `blocks` blocks of layer_norm -> dense relu -> add (skip), a softmax head: 3 blocks + 2 layers."""
+    text = f'name = "residual{blocks}"\ninputs = {width}\nloss = "cross_entropy"\n'
+    text += f'[[layer]]\nname = "h0"\nunits = {width}\nactivation = "relu"\n'
+    previous = "h0"
+    for b in range(1, blocks + 1):
+        text += (f'[[layer]]\nkind = "layer_norm"\nname = "n{b}"\ninput = "{previous}"\n'
+                 f'[[layer]]\nname = "f{b}"\nunits = {width}\nactivation = "relu"\n'
+                 f'[[layer]]\nkind = "add"\nname = "r{b}"\ninput = ["f{b}", "{previous}"]\n')
+        previous = f"r{b}"
+    return text + '[[layer]]\nunits = 4\nactivation = "softmax"\n'
+
+
 def timed(path: Path, *args: str, repeats: int) -> tuple[float, float, str]:
     times = []
     for _ in range(repeats):
@@ -42,7 +57,7 @@ def timed(path: Path, *args: str, repeats: int) -> tuple[float, float, str]:
                                 text=True, check=False)
         times.append(time.perf_counter() - start)
         assert result.returncode == 0, result.stderr
-    proof = next(line for line in result.stdout.splitlines() if line.startswith("proved"))
+    proof = next(line for line in result.stdout.splitlines() if line.startswith(("proved", "proven")))
     return min(times), statistics.median(times), proof
 
 
@@ -60,6 +75,12 @@ def main(depths=(4, 8, 16), repeats=3):
         for mode in ("full", "fast"):
             best, median, proof = timed(path, "--proof", mode, repeats=repeats)
             print(f"mixed8 --proof {mode}: best {best:6.2f} s, median {median:6.2f} s  ({proof})", flush=True)
+        path = Path(tmp) / "residual.toml"
+        path.write_text(residual())
+        best, median, proof = timed(path, repeats=repeats)
+        layers = 3 * 4 + 2
+        print(f"residual/layer-norm, {layers} layers of 16: best {best:6.2f} s, median {median:6.2f} s  "
+              f"({proof[:60]}...)", flush=True)
     base_depth, base_time = rows[0][0], rows[0][1]
     for depth, best, _, _ in rows[1:]:
         print(f"{depth} vs {base_depth} layers: {best / base_time:.2f}x the time for {depth / base_depth:.0f}x the depth")

@@ -22,7 +22,7 @@ from derive.network import indices as ix
 from derive.network.chain import E
 from derive.network.graph import Graph, Tensor
 
-LETTERS = "jkrsqpiabcv"  # for the sums left in a formula, after its own indices
+LETTERS = "rsqpjiabc"  # for the sums left in a formula, after its own indices (r first, as in the notes)
 
 
 def gradient_base(name: str) -> sp.IndexedBase:

@@ -1223,8 +1223,19 @@ def _parser() -> Parser:
     return p
 
 
+def _load(path: str):
+    """The spec, refused where the checker cannot read it yet: networks of layer kinds."""
+    spec = load_spec(path)
+    if not spec.is_chain:
+        kinds = sorted({layer.kind.kind for layer in spec.layers} - {"dense"})
+        what = f"layer kinds ({', '.join(kinds)})" if kinds else "layers that read other than the layer before"
+        raise UsageError(f"{path}: the checker reads dense chains of the notes only, and this network has "
+                         f"{what}; 'derive {path}' prints its derivation")
+    return spec
+
+
 def check(spec_path: str, equation: str, notation: str | None = None) -> tuple[Report, str, dict]:
-    spec = load_spec(spec_path)
+    spec = _load(spec_path)
     report = Checker(spec, notation).check(equation)
     out, data = render(report)
     return report, out, data
@@ -1264,7 +1275,7 @@ def _run(args) -> int:
         raise UsageError("give one EQUATION or --file ANSWERS")
     if args.file is not None:
         return _run_file(args)
-    spec = load_spec(args.spec)
+    spec = _load(args.spec)
     verdict, out, data = _one(Checker(spec, args.notation), args.equation)
     if verdict in ("REFUSED", "UNREADABLE"):
         raise UsageError(out)
@@ -1282,7 +1293,7 @@ def _run_file(args) -> int:
         raise UsageError(f"--file: {args.file}: file not found") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise UsageError(f"--file: {args.file}: cannot read ({exc})") from None
-    spec = load_spec(args.spec)
+    spec = _load(args.spec)
     checker = Checker(spec, args.notation)
     items = equations_of(content)
     if not items:

@@ -96,8 +96,10 @@ class _Builder:
 
     def _Subscript(self, node, depth):
         if not (isinstance(node.value, ast.Name) and node.value.id in self.subscripts):
-            raise ExpressionError("subscripts are not allowed" if not self.subscripts else
-                                  f"only {', '.join(self.subscripts)} take subscripts")
+            if not self.subscripts:
+                raise ExpressionError("subscripts are not allowed")
+            what = f"unknown name '{node.value.id}'" if isinstance(node.value, ast.Name) else "this subscript"
+            raise ExpressionError(f"{what}: only {', '.join(self.subscripts)} take subscripts")
         items = node.slice.elts if isinstance(node.slice, ast.Tuple) else [node.slice]
         if not all(isinstance(item, ast.Name) for item in items):
             raise ExpressionError(f"subscripts of '{node.value.id}' must be index letters")
