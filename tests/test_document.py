@@ -26,7 +26,8 @@ from derive.spec.catalog import y as Y
 from derive.spec.loader import load_spec, parse_spec
 
 ROOT = Path(__file__).resolve().parent.parent
-EXAMPLES = sorted(p.stem for p in (ROOT / "examples").glob("*.toml"))
+# the dense chain's document; a network of layer kinds has its own (tests/test_graph_document.py)
+EXAMPLES = sorted(p.stem for p in (ROOT / "examples").glob("*.toml") if load_spec(p).is_chain)
 KOREAN_TERMS = ("오차 역전파", "경사 하강법", "가중치", "편향", "학습률", "활성화 함수", "연쇄 법칙", "기울기 소실")
 
 

@@ -26,12 +26,22 @@ EXAMPLES = sorted(p.stem for p in (ROOT / "examples").glob("*.toml"))
 def test_generated_tex_is_current(name):
     from derive.calculus.proof import prove
 
-    derivation = derive(load_spec(ROOT / "examples" / f"{name}.toml"))
-    report = prove(derivation)
+    spec = load_spec(ROOT / "examples" / f"{name}.toml")
+    if spec.is_chain:
+        derivation = derive(spec)
+        report, render = prove(derivation), render_tex
+    else:  # a network of layer kinds: the graph engine's derivation, proof and document
+        from derive.calculus.backward import backward
+        from derive.calculus.graph_proof import prove_graph
+        from derive.document.graph import render_graph_tex
+        from derive.network.graph import Graph
+
+        derivation = backward(Graph(spec))
+        report, render = prove_graph(derivation), render_graph_tex
     for lang, suffix in (("en", ""), ("ko", ".ko")):
         path = ROOT / "generated" / f"{name}{suffix}.tex"
         assert path.exists(), f"{path} is missing: regenerate generated/ (see this file's docstring)"
-        now = render_tex(derivation, report, lang=lang, example=True)
+        now = render(derivation, report, lang=lang, example=True)
         kept = path.read_text(encoding="utf-8")
         if now != kept:
             diff = "".join(list(difflib.unified_diff(kept.splitlines(True), now.splitlines(True), str(path),

@@ -352,14 +352,11 @@ class GraphPlanner:
         loss_lines = print_lines(loss_expr, "E", "e")
 
         # what the backward pass reads of the forward one (and the loss), returned by _forward
-        produced = {op.out.name for b in forward_blocks for op in b.all_ops()}
+        produced = [op.out.name for b in forward_blocks for op in b.all_ops()]
         if out_layer.activation.is_softmax:
-            produced.add(f"LSE{L}")
-        read = []
-        for op in backward_ops:
-            for a in op.reads():  # (a Comment reads nothing)
-                if a.name in produced and a.name not in read:
-                    read.append(a.name)
+            produced.append(f"LSE{L}")
+        wanted = {a.name for op in backward_ops for a in op.reads()}  # (a Comment reads nothing)
+        read = [name for name in dict.fromkeys(produced) if name in wanted]  # in forward order: deterministic
         output = self.arrays[out_layer.output.name].name
         stats = self.state()
         cache = list(dict.fromkeys([output, *loss_args, *read, *(s.array for s in stats)]))
@@ -406,15 +403,10 @@ class GraphPlanner:
         )
 
     def _loads(self, ops: list[Op], exclude=()) -> list[Op]:
-        loads = []
-        seen = set()
-        by_array = {self.arrays[name].name: name for name in self.params}
-        for op in ops:
-            for a in op.reads():
-                if a.name in by_array and a.name not in seen and a.name not in exclude:
-                    seen.add(a.name)
-                    loads.append(Load(a, f'params["{by_array[a.name]}"]'))
-        return loads
+        read = {a.name: a for op in ops for a in op.reads()}
+        order = [p.name for p in self.graph.params]  # the module's key order: deterministic
+        return [Load(read[self.arrays[name].name], f'params["{name}"]') for name in order
+                if self.arrays[name].name in read and self.arrays[name].name not in exclude]
 
 
 def _plain(expr: sp.Expr) -> str:

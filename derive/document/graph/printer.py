@@ -110,7 +110,10 @@ class GraphLatexPrinter(LatexPrinter):
         except KeyError:
             return self._print_other(expr, ())
         symbol, layer = self.symbol_of(tensor)
-        text = symbol + ("^{%s}" % layer if layer else "")
+        if symbol.endswith("^{2}") and layer:  # \sigma^{2} of layer l: (\sigma^{(l)})^{2}
+            text = r"\left(%s^{%s}\right)^{2}" % (symbol[:-4], layer)
+        else:
+            text = symbol + ("^{%s}" % layer if layer else "")
         return r"\frac{\partial J}{\partial %s}" % text if gradient else text
 
     def _print_Symbol(self, expr, style="plain"):
