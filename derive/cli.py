@@ -62,21 +62,25 @@ def _run(args) -> int:
     if outputs:  # everything is made first; only then is anything written
         from derive.document.builder import render_tex
 
-        tex = render_tex(derivation, report, lang=args.lang, example=args.example)
-        files = {}
-        if "--tex" in outputs:
-            files[outputs["--tex"]] = tex
-        if "--pdf" in outputs:
-            from derive.document.pdf import PdfError, build
-
-            try:
-                files[outputs["--pdf"]] = build(tex)[0]
-            except PdfError as exc:
-                raise UsageError(f"--pdf: {exc}" + (" (nothing written)" if len(files) else "")) from None
-        write_files(files)
-        for path in files:
-            print(f"wrote {path}", file=sys.stderr)
+        _write_document(outputs, render_tex(derivation, report, lang=args.lang, example=args.example))
     return 0 if report is None or report.ok else 1
+
+
+def _write_document(outputs: dict, tex: str) -> None:
+    """The .tex and the compiled .pdf asked for, written together once both are made."""
+    files = {}
+    if "--tex" in outputs:
+        files[outputs["--tex"]] = tex
+    if "--pdf" in outputs:
+        from derive.document.pdf import PdfError, build
+
+        try:
+            files[outputs["--pdf"]] = build(tex)[0]
+        except PdfError as exc:
+            raise UsageError(f"--pdf: {exc}" + (" (nothing written)" if len(files) else "")) from None
+    write_files(files)
+    for path in files:
+        print(f"wrote {path}", file=sys.stderr)
 
 
 def _run_graph(args, spec, outputs) -> int:
@@ -114,20 +118,7 @@ def _run_graph(args, spec, outputs) -> int:
     if outputs:  # everything is made first; only then is anything written
         from derive.document.graph import render_graph_tex
 
-        tex = render_graph_tex(derivation, report, lang=args.lang, example=args.example)
-        files = {}
-        if "--tex" in outputs:
-            files[outputs["--tex"]] = tex
-        if "--pdf" in outputs:
-            from derive.document.pdf import PdfError, build
-
-            try:
-                files[outputs["--pdf"]] = build(tex)[0]
-            except PdfError as exc:
-                raise UsageError(f"--pdf: {exc}" + (" (nothing written)" if len(files) else "")) from None
-        write_files(files)
-        for path in files:
-            print(f"wrote {path}", file=sys.stderr)
+        _write_document(outputs, render_graph_tex(derivation, report, lang=args.lang, example=args.example))
     return 0 if report is None or report.ok else 1
 
 
