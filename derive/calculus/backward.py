@@ -94,8 +94,7 @@ def backward(graph: Graph) -> GraphDerivation:
     head = _head(graph)
     out = graph.layers[-1]
     gradients: dict[str, Gradient] = {}
-    start = Gradient(out.pre)
-    gradients[out.pre.name] = start
+    gradients[out.pre.name] = Gradient(out.pre)  # its value is the head's δ
     for node in reversed(graph.nodes):
         if node is out.output:
             continue
@@ -132,7 +131,7 @@ def vjp(graph: Graph, source: Tensor, target: Tensor) -> Contribution:
         rule = ActivationRule(source.layer, d(y, u), activation, u, y)
         result = result.replace(lambda e: isinstance(e, sp.Derivative), lambda e: rule.rhs)
     result = _rename(result, dict(zip(marks, target.indices)))
-    shown = sp.Sum(upstream * sp.Derivative(source.element, target.element), *[
+    shown = sp.Sum(upstream * sp.Derivative(source.element, wrt), *[
         (index, 1, size) for index, size in zip(source.indices, source.shape)])
     return Contribution(source, target, shown, local, steps, result, rule)
 
@@ -187,11 +186,9 @@ def _head(graph: Graph) -> Head:
         act = ActivationRule(out.l, d(y[k], u[k]), out.activation, u[k], y[k])
         delta = DeltaRule(out.l, sp.IndexedBase(f"delta{out.l}")[k], dEdy, act.rhs)
         steps += [act, delta]
+    # the rules are per sample (y_k); the graph's elements carry the sample index (y_nk)
     per_sample = delta.rhs.replace(lambda e: isinstance(e, sp.Indexed) and len(e.indices) == 1,
                                    lambda e: e.base[ix.n, e.indices[0]])
-    if per_sample.has(sp.Sum):  # Σ_r t_r kept (targets that need not sum to one): index the sample too
-        per_sample = per_sample.replace(lambda e: isinstance(e, sp.Indexed) and len(e.indices) == 1,
-                                        lambda e: e.base[ix.n, e.indices[0]])
     scale = 1 / ix.BATCH if spec.reduction == "mean" else sp.Integer(1)
     return Head(steps, per_sample, scale)
 

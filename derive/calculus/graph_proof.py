@@ -22,6 +22,7 @@ from sympy.logic.boolalg import Boolean
 from derive.calculus.backward import GraphDerivation, gradient_base, head_gradient
 from derive.network import indices as ix
 from derive.network.graph import Graph, LayerBuilder, Tensor
+from derive.spec import catalog
 
 DIGITS = 40
 TOLERANCE = sp.Float(10, DIGITS) ** -25
@@ -223,8 +224,9 @@ class WrittenLoss:
             for element, index in elements_at(node, self.sizes):
                 written[element] = _instantiate(_instantiate(node.expr, {**self.sizes, **index}), written)
         y, t, spec = graph.output, graph.tensors["t"], graph.spec
-        total = sp.Add(*(spec.loss.of(written[e], t.base[e.indices]) for e, _ in elements_at(y, self.sizes)))
-        self.J = _scaled(total, graph, self.sizes)
+        terms = [_instantiate(spec.loss.expr, {catalog.y: written[e], catalog.t: t.base[e.indices]})
+                 for e, _ in elements_at(y, self.sizes)]  # unevaluated: no assumption queries through the net
+        self.J = _scaled(sp.Add(*terms, evaluate=False), graph, self.sizes)
 
     def gradient(self, point: dict) -> dict[sp.Indexed, sp.Float]:
         return reverse_mode(self.J, point, self.leaves)
@@ -234,8 +236,8 @@ def _scaled(total: sp.Expr, graph: Graph, sizes: dict) -> sp.Expr:
     """Σ_n Σ_k loss → J: the mean over outputs (mse) and over the batch, as the spec says."""
     spec = graph.spec
     if spec.loss.mean_over_outputs:
-        total = total / int(graph.output.shape[-1].xreplace(sizes))
-    return total / sizes[ix.BATCH] if spec.reduction == "mean" else total
+        total = sp.Mul(total, sp.Rational(1, int(graph.output.shape[-1].xreplace(sizes))), evaluate=False)
+    return sp.Mul(total, sp.Rational(1, sizes[ix.BATCH]), evaluate=False) if spec.reduction == "mean" else total
 
 
 def _number(expr: sp.Expr) -> sp.Float:
