@@ -18,7 +18,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from codegen.graph import generate_graph
+from codegen.render import generate
 from derive.spec.loader import parse_spec
 
 SPEC = """
@@ -135,7 +135,7 @@ def time_torch(dtype) -> float | None:
 def main() -> int:
     spec = parse_spec(SPEC, "resmlp.toml")
     start = time.perf_counter()
-    sources = {dtype: generate_graph(spec, dtype) for dtype in ("float32", "float64")}
+    sources = {dtype: generate(spec, dtype) for dtype in ("float32", "float64")}
     print(f"generated the residual MLP module (both dtypes) in {time.perf_counter() - start:.1f} s")
     with tempfile.TemporaryDirectory() as folder:
         modules = {dtype: load(source, folder, f"resmlp_{dtype}") for dtype, source in sources.items()}

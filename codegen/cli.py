@@ -12,8 +12,7 @@ from derive.io import check_outputs, write_files
 from derive.spec.loader import DTYPES, load_spec
 
 from .gradcheck import NotAModule, main_gradcheck
-from .graph import generate_graph
-from .model import CodegenError
+from .forms import CodegenError
 from .printer import UnprintableError
 from .render import generate
 
@@ -39,8 +38,7 @@ def _generate(args) -> int:
     out = check_outputs({"-o": args.output}, inputs=(args.spec,))["-o"]
     spec = load_spec(args.spec)
     try:
-        # the dense chain keeps its module; any other graph of layer kinds gets the graph module
-        source = generate(spec, args.dtype) if spec.is_chain else generate_graph(spec, args.dtype)
+        source = generate(spec, args.dtype)
     except (UnprintableError, CodegenError) as exc:
         raise UsageError(f"{args.spec}: cannot generate code: {exc}") from None
     write_files({out: source})

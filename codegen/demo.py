@@ -22,7 +22,6 @@ from derive.io import write_atomic
 from derive.spec.loader import load_spec
 
 from .gradcheck import check_module, load_module
-from .graph import generate_graph
 from .render import generate
 
 
@@ -81,7 +80,7 @@ def run(args) -> int:
     plot_path.parent.mkdir(parents=True, exist_ok=True)
 
     start = time.perf_counter()
-    write_atomic(module_path, generate(spec) if spec.is_chain else generate_graph(spec))
+    write_atomic(module_path, generate(spec))
     shape = "-".join(map(str, spec.sizes)) if spec.is_chain else \
         f"graph of {spec.depth} layers ({', '.join(dict.fromkeys(layer.kind.kind for layer in spec.layers))})"
     print(f"generated {module_path} from {args.spec} in {time.perf_counter() - start:.1f} s "

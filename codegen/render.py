@@ -1,14 +1,16 @@
-"""Render a module plan with the jinja2 template: the template lays out lines that `model` computed."""
+"""Render a module plan with the jinja2 template `module.py.j2`: the template only lays out lines that
+the plan (`codegen.graph.plan`) computed."""
 
 from __future__ import annotations
 
 from functools import cache
+from math import prod
 
 import jinja2
 
 from derive.spec.loader import Spec
 
-from .model import ModulePlan, array, plan_module
+from .graph.plan import GraphPlan, plan_graph
 
 _CONTROL = {ord(c): f"\\x{ord(c):02x}" for c in map(chr, range(32))}
 
@@ -32,47 +34,43 @@ def _environment() -> jinja2.Environment:
     return env
 
 
-def _tuple(names: list[str]) -> str:
-    return f"({names[0]},)" if len(names) == 1 else ", ".join(names)
-
-
-def render(plan: ModulePlan) -> str:
+def render(plan: GraphPlan) -> str:
     spec = plan.spec
-    divisor = []
-    if spec.reduction == "mean":
-        divisor.append("T.shape[0]")
-    if spec.loss.mean_over_outputs:
-        divisor.append(str(spec.sizes[-1]))
-    layout = plan.param_layout
+    offsets, offset = [], 0
+    for p in plan.params:
+        size = prod(p.shape)
+        offsets.append((p.key, offset, offset + size, p.shape))
+        offset += size
     context = {
         "plan": plan,
         "name": spec.name,
         "title": docstring_text(spec.title),
         "source": plan.source,
+        "summary": [docstring_text(line) for line in plan.summary],
         "sizes": repr(tuple(spec.sizes)),
-        "sizes_text": "-".join(map(str, spec.sizes)),
         "activations": repr(tuple(layer.activation.name for layer in spec.layers)),
-        "activations_text": ", ".join(layer.activation.name for layer in spec.layers),
+        "kinds": repr(tuple(layer.kind.kind for layer in spec.layers)),
+        "names": repr(tuple(layer.name for layer in spec.layers)),
         "loss_name": spec.loss.name,
         "reduction": spec.reduction,
         "dtype": plan.dtype,
         "loss_comment": docstring_text(plan.loss_comment),
-        "domains": [docstring_text(line) for line in plan.domains],
-        "objective_text": ("the mean over samples" if spec.reduction == "mean" else "the sum over samples")
-        + " of E = " + docstring_text(plan.loss_comment),
-        "n_out": spec.sizes[-1],
-        "cache": _tuple(plan.cache),
-        "output_index": plan.cache.index(plan.output),
+        "param_keys": repr(tuple(plan.param_keys)),
+        "param_count": offset,
+        "offsets": offsets,
+        "state_keys": repr(tuple(s.key for s in plan.state)),
+        "cache": ", ".join(plan.cache) + ("," if len(plan.cache) == 1 else ""),
         "cache_args": ", ".join(plan.cache),
-        "divisor": " * ".join(divisor) if len(divisor) < 2 else f"({' * '.join(divisor)})",
-        "layout": [f"({name!r}, {shape!r}, {start}, {stop})" for name, shape, start, stop in layout],
-        "size": layout[-1][3],
-        # what training.py.j2 reads (see its header)
+        "loss_call": ", ".join(f"cache[{plan.cache.index(a)}]" for a in plan.loss_args),
+        "stat_index": {s.key: plan.cache.index(s.array) for s in plan.state},
+        "grads": plan.grads,
+        "domains": [docstring_text(line) for line in plan.domains],
+        # training.py.j2 (the optimisers and fit, shared with the dense module)
         "optimizer_defaults": plan.optimizer_defaults,
         "optimizer_call": plan.optimizer,
         "epochs": spec.train.epochs,
         "batch_size": spec.train.batch_size,
-        "with_state": False,
+        "with_state": True,  # fit(..., state=None) for every graph module (DESIGN.md 10.2)
         "with_rng": False,
     }
     return _environment().get_template("module.py.j2").render(**context)
@@ -80,7 +78,7 @@ def render(plan: ModulePlan) -> str:
 
 def generate(spec: Spec, dtype: str | None = None) -> str:
     """The source of the training module for `spec` (deterministic: same spec, same text)."""
-    return render(plan_module(spec, dtype))
+    return render(plan_graph(spec, dtype))
 
 
-__all__ = ["array", "docstring_text", "generate", "render"]
+__all__ = ["docstring_text", "generate", "render"]

@@ -169,18 +169,12 @@ class Network:
             raise ValueError(f"dtype: expected one of {', '.join(DTYPES)}, got {dtype!r}")
         key = dtype or self.spec.dtype
         if key not in self._modules:
-            from codegen.model import CodegenError
+            from codegen.forms import CodegenError
             from codegen.printer import UnprintableError
+            from codegen.render import generate
 
             try:
-                if self.is_chain:
-                    from codegen.render import generate
-
-                    source = generate(self.spec, dtype)
-                else:
-                    from codegen.graph import generate_graph
-
-                    source = generate_graph(self.spec, dtype)
+                source = generate(self.spec, dtype)
             except (UnprintableError, CodegenError) as exc:
                 raise SpecError(f"{self.spec.source}: cannot generate code: {exc}") from None
             self._modules[key] = source

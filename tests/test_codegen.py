@@ -466,8 +466,8 @@ def test_cli_gradcheck_fails_on_wrong_gradients(tmp_path, capsys):
     out = tmp_path / "net.py"
     assert main([str(spec), "-o", str(out)]) == 0
     source = out.read_text()
-    assert "G1 *= 1 - Y1**2" in source or "G1 *= -(Y1**2 - 1)" in source or "G1 *=" in source
-    out.write_text(source.replace("G1 *=", "G1 *= 1.01 *", 1))
+    assert "dU1 = dY1*" in source  # ∂J/∂u1 = ∂J/∂y1 ⊙ f'(u1): made 1% too large
+    out.write_text(source.replace("dU1 = dY1*", "dU1 = 1.01*dY1*", 1))
     capsys.readouterr()
     assert main(["--gradcheck", str(out)]) == 1
     assert capsys.readouterr().out.strip().endswith("FAILED")

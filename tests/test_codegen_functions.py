@@ -29,7 +29,7 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from test_codegen import build, numeric_gradients, random_params, spec_text, targets
 
-from codegen import model, printer
+from codegen import forms, printer
 from codegen.cli import main
 from codegen.gradcheck import check_module, main_gradcheck
 from codegen.render import generate
@@ -282,12 +282,12 @@ def test_output_form_only_where_it_is_safe():
     """The derivation's ∂y/∂u in y is printed where it is finite and exact for every u (the catalog's
     sigmoid, tanh, softplus); where it is not (sigmoid(x)**3), the module keeps u and says why."""
     for name in ("sigmoid", "tanh", "softplus", "relu"):
-        forms = model.activation_forms(catalog.activation(name))
-        assert forms.derivative_in_y and not forms.output_form_unsafe, name
+        chosen = forms.activation_forms(catalog.activation(name))
+        assert chosen.derivative_in_y and not chosen.output_form_unsafe, name
     cubed = act_text("f", CASES["sigmoid_cubed"])
     spec, module = build(spec_text(2, [(3, cubed), (2, cubed)], '"half_sse"'))
     assert spec.layers[0].activation.output_form is not None
-    assert model.activation_forms(spec.layers[0].activation).output_form_unsafe
+    assert forms.activation_forms(spec.layers[0].activation).output_form_unsafe
     source = Path(module.__file__).read_text()
     assert source.count("(u is kept: the form in y,") == 2  # the hidden and the output layer
     assert "U1" in source.split("def _backward")[1] and "U2" in source.split("def _backward")[1]
@@ -583,6 +583,8 @@ activation = { name = "g", expr = "relu(x) + e**x / pi" }
 
 def test_row7_forward_is_finite_and_right_for_large_inputs():
     spec, module = build(ROW7_SPEC)
+    # its first layer alone, as the output of a one-layer net: the layer whose rewrite overflowed
+    _, first = build(ROW7_SPEC.split("[[layer]]\nunits = 2")[0])
     params = module.init_params(0)
     rng = np.random.default_rng(7)
     layers = [elementwise(CASES["row7_first"].f), elementwise(CASES["row7_second"].f)]
@@ -591,8 +593,8 @@ def test_row7_forward_is_finite_and_right_for_large_inputs():
         ref = reference_forward(layers, params, X)
         assume_finite = np.isfinite(ref[-1][1]).all()
         with np.errstate(over="raise", invalid="raise", divide="raise"):
-            Y1 = module._forward(params, X)[0]
-        np.testing.assert_allclose(Y1, ref[0][1], rtol=1e-12)  # the layer whose rewrite overflowed
+            Y1 = first.forward({"W1": params["W1"], "b1": params["b1"]}, X)
+        np.testing.assert_allclose(Y1, ref[0][1], rtol=1e-12)
         if assume_finite:
             np.testing.assert_allclose(module.forward(params, X), ref[-1][1], rtol=1e-10)
     source = generate(spec)
@@ -617,7 +619,7 @@ def test_row7_sigmoid_times_softplus_at_large_inputs(x):
 def test_row7_stabilize_writes_no_power_of_a_sigmoid():
     """exp(u/e) beside sigmoid(pi u) is not a power of sigmoid(pi u): the forward pass keeps softplus as
     logaddexp, and the slope has no sigmoid in a denominator (the (-1 + 1/s)**-0.117 of the defect)."""
-    u = model.array("U")
+    u = forms.array("U")
     f = parse_spec(ROW7_SPEC).layers[0].activation.expr
     forward = printer.stabilize(f.xreplace({catalog.x: u}))
     assert forward == printer.Sigmoid(sp.pi * u) + printer.logaddexp(0, u / sp.E)
@@ -663,7 +665,7 @@ def test_row9_numeric_probes_return_none_for_overflow_complex_and_undefined():
     assert printer.reference(sp.sqrt(x) + 1 / x, x, (-4.0,)) == [None]
     for expr in (sp.exp(sp.exp(sp.exp(x))), sp.exp(sp.exp(sp.exp(sp.exp(sp.exp(x))))), sp.log(x), sp.sqrt(x),
                  x ** sp.Rational(1, 3), sp.tan(x)):
-        assert model._relu_like(catalog.custom_activation("f", expr)) is False
+        assert forms.relu_like(catalog.custom_activation("f", expr)) is False
 
 
 # ---------------------------------------------------------------- the modules stay ruff-clean

@@ -13,7 +13,6 @@ import numpy as np
 import pytest
 
 from codegen.gradcheck import check_module, load_module
-from codegen.graph import generate_graph
 from codegen.render import generate
 from derive.spec.loader import load_spec
 
@@ -25,7 +24,7 @@ GENERATED = ROOT / "generated"
 @functools.cache
 def _fresh(spec_path: Path) -> str:
     spec = load_spec(spec_path)
-    return generate(spec) if spec.is_chain else generate_graph(spec)
+    return generate(spec)
 
 
 def _ids(paths):

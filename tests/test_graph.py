@@ -59,6 +59,17 @@ def test_skip_connection_gradients_are_summed():
     assert h1.summed and {c.source.name for c in h1.contributions} == {"mu2", "var2", "xhat2", "u4"}
 
 
+def test_adds_that_equate_sizes_both_ways_share_one_size():
+    """add(a, b) then add(b, a): the second equation joins sizes already joined (once a hang in a loop)."""
+    text = (HEAD + DENSE + '[[layer]]\nname = "b"\nunits = 3\nactivation = "tanh"\ninput = "x"\n'
+            '[[layer]]\nname = "c"\nkind = "add"\ninput = ["a", "b"]\n'
+            '[[layer]]\nname = "e"\nkind = "add"\ninput = ["b", "a"]\n'
+            '[[layer]]\nname = "f"\nkind = "add"\ninput = ["c", "e"]\n' + OUT)
+    graph = Graph(parse_spec(text, "net.toml"))
+    assert graph.tensors["y1"].shape == graph.tensors["y2"].shape == graph.tensors["y4"].shape
+    assert prove_graph(backward(graph)).ok
+
+
 def test_layer_norm_nodes_are_the_textbook_graph():
     g = Graph(parse_spec(SPECS["residual_layer_norm"], "net.toml"))
     assert [t.what for t in g.layers[1].nodes] == ["mean", "variance", "normalised", "pre-activation", "output"]

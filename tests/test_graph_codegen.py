@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 
 from codegen.cli import main
 from codegen.gradcheck import check_module, load_module
-from codegen.graph import generate_graph
+from codegen.render import generate
 from derive.calculus.backward import backward, gradient_base
 from derive.calculus.graph_proof import Instance, random_point
 from derive.network import indices as ix
@@ -176,7 +176,7 @@ _FOLDER = tempfile.TemporaryDirectory(prefix="graph-codegen-tests-")
 
 def build(text: str):
     spec = parse_spec(text, "test.toml")
-    source = generate_graph(spec)
+    source = generate(spec)
     path = Path(_FOLDER.name) / f"g{hashlib.sha256(source.encode()).hexdigest()[:16]}.py"
     path.write_text(source, encoding="utf-8")
     return spec, source, load_module(path)
@@ -335,7 +335,7 @@ def test_fit_trains_and_flat_buffers():
 
 def test_float32_and_determinism():
     spec = parse_spec(SPECS["sigmoid_bce"], "test.toml")
-    one, two = generate_graph(spec), generate_graph(spec)
+    one, two = generate(spec), generate(spec)
     assert one == two
     text = SPECS["sigmoid_bce"].replace('reduction = "mean"\n', 'reduction = "mean"\ndtype = "float32"\n')
     spec, _, m = build(text)

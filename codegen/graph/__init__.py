@@ -1,10 +1,7 @@
-"""Graph modules: networks of layer kinds (DESIGN.md section 10) lowered from the graph engine's index formulas.
+"""The plan of a training module: a spec's graph of layer kinds (DESIGN.md section 10), lowered from the graph
+engine's index formulas.
 
 `plan` builds the forward and backward passes as a small IR (`ir`) by lowering index expressions (`lower`),
-shares common subexpressions (`share`) and prints them with a renderer (`render`); the template
-`graph_module.py.j2` lays the module out.
+shares common subexpressions (`share`) and prints them with a renderer (`render`); `codegen.render` lays the
+module out with the template `module.py.j2`.
 """
-
-from codegen.graph.module import generate_graph
-
-__all__ = ["generate_graph"]

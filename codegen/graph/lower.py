@@ -21,7 +21,7 @@ from collections.abc import Callable
 
 import sympy as sp
 
-from codegen.model import CodegenError
+from codegen.forms import CodegenError
 from codegen.printer import stabilize
 
 from .ir import Alias, Array, Comment, Contract, Elementwise, Op, Reduce, Ref

@@ -1,14 +1,14 @@
 """From the graph engine to the plan of a graph module: the forward and backward passes as IR blocks.
 
 Forward: every node of `derive.network.graph.Graph` in topological order, its index expression lowered
-(`lower.Lowerer`); the activation y = f(u) in the stable form `codegen.model.activation_forms` chose, the
+(`lower.Lowerer`); the activation y = f(u) in the stable form `codegen.forms.activation_forms` chose, the
 softmax with its log-sum-exp. Batch norm's mean and variance are a branch: the batch's own (training) or
 the state's running statistics (inference).
 
 Backward: the reverse sweep of `derive.calculus.backward`, only the gradients some parameter needs: the
 output δ (the head: the notes' loss and activation rules, times 1/N for the mean), then each tensor's
 ∂J/∂x as the derivation wrote it, summed over its consumers; ∂J/∂u = ∂J/∂y ⊙ f'(u) in the activation's
-chosen form. The loss is the dense module's (`codegen.model._loss_expression`: log-softmax, log-sigmoid).
+chosen form. The loss: `codegen.forms.loss_expression` (log-softmax, log-sigmoid where a log meets them).
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from pathlib import Path
 
 import sympy as sp
 
-from codegen.model import CodegenError, _loss_expression, _optimizer_call, _relu_like, activation_forms, array
+from codegen.forms import CodegenError, activation_forms, array, domains, loss_expression, optimizer_call, relu_like
 from codegen.printer import helper_names, helper_source, print_lines, stabilize
 from derive.calculus.backward import GraphDerivation, backward, gradient_base
 from derive.document.graph_text import text as graph_text
@@ -97,6 +97,7 @@ class GraphPlan:
     divisor: str
     helpers: list[str]
     uses_softmax: bool
+    domains: list[str]  # where a function is real only on part of the line: "layer 1: u > 0 (log)"
     optimizer: str
     optimizer_defaults: dict[str, dict[str, str]]
     forward_lines: list[str] = field(default_factory=list)
@@ -275,7 +276,7 @@ class GraphPlanner:
                 dEdy = loss_rule.rhs.replace(lambda e: isinstance(e, sp.Indexed) and len(e.indices) == 1,
                                              lambda e: e.base[n, e.indices[0]])
                 delta = stabilize(dEdy) * forms.derivative(act.derivative.xreplace({catalog.x: u[n, k]}))
-                note = "\n    ∂E/∂y and f'(u) kept apart (the output form is not safe in floating point)"
+                note = "\n    ∂E/∂y and f'(u) kept apart" + (_kept(act) if forms.output_form_unsafe else " (no form in y)")
         text = (f"(3) the output δ: ∂J/∂u{lg.l}[n, k] = {_plain(head.scale)} · δ[n, k], "
                 f"δ = {_plain(head.delta)}{note}")
         if act.is_softmax and self.spec.loss.name == "cross_entropy":
@@ -295,6 +296,8 @@ class GraphPlanner:
         slope = forms.derivative(slope)
         shown = act.dydu(sp.Symbol(f"u{lg.l}"), sp.Symbol(f"y{lg.l}"))
         text = f"(7) ∂J/∂u{lg.l} = ∂J/∂y{lg.l} ⊙ f'(u{lg.l}), f' = {_plain(shown)}"
+        if forms.output_form_unsafe:
+            text += _kept(act)
         if slope == 1:
             lower.ops += [Comment(text + " (identity: no copy)"), Alias(target, dy)]
             return
@@ -310,7 +313,7 @@ class GraphPlanner:
                 shape = tuple(int(s) for s in self._shape(tensor))
                 if p.init == "by_activation":
                     n_in, n_out = shape
-                    he = _relu_like(lg.activation)
+                    he = relu_like(lg.activation)
                     std = f"(2 / {n_in}) ** 0.5" if he else f"(2 / ({n_in} + {n_out})) ** 0.5"
                     found.append(ParamInit(tensor.name, shape, "normal", std, "He" if he else "Glorot"))
                 elif p.init == "fan_in" and "in" in p.dims:
@@ -343,7 +346,7 @@ class GraphPlanner:
 
         out_layer = self.graph.layers[-1]
         L = out_layer.l
-        loss_expr, _ = _loss_expression(self.spec, L, {})
+        loss_expr, _ = loss_expression(self.spec, L)
         names = {array(f"Y{L}"): sp.Symbol(self.arrays[out_layer.output.name].name, real=True),
                  array(f"U{L}"): sp.Symbol(self.arrays[out_layer.pre.name].name, real=True),
                  array(f"LSE{L}"): sp.Symbol(f"LSE{L}", real=True)}
@@ -398,7 +401,8 @@ class GraphPlanner:
             divisor=" * ".join(divisor) if len(divisor) < 2 else f"({' * '.join(divisor)})",
             helpers=[helper_source(name) for name in helper_names(lines_text)],
             uses_softmax=out_layer.activation.is_softmax,
-            optimizer=_optimizer_call(self.spec),
+            optimizer=optimizer_call(self.spec),
+            domains=domains(self.spec),
             optimizer_defaults=optimizer_defaults,
         )
 
@@ -418,12 +422,22 @@ def _plain(expr: sp.Expr) -> str:
         return sp.sstr(expr)
 
 
+def _kept(act: catalog.Activation) -> str:
+    form = act.output_form.xreplace({catalog.y: sp.Symbol("y")})
+    return f"\n    (u is kept: the form in y, {sp.sstr(form)}, is not finite and exact in floating point for every u)"
+
+
 def _idx(tensor: Tensor) -> str:
     return "[" + ", ".join(a.name for a in tensor.indices) + "]" if tensor.indices else ""
 
 
 def _uses_batch(op: Op) -> bool:
-    return isinstance(op, Elementwise) and BATCH in op.expr.free_symbols
+    """Reads N: in its formula, or in the shape a formula that misses some axes is broadcast to."""
+    if not isinstance(op, Elementwise):
+        return False
+    held = {a for s in op.expr.free_symbols if s in op.uses for a in op.uses[s].letters}
+    broadcast = held != set(op.out.axes) and any(BATCH in sp.sympify(size).free_symbols for size in op.out.shape)
+    return BATCH in op.expr.free_symbols or broadcast
 
 
 def plan_graph(spec: Spec, dtype: str | None = None) -> GraphPlan:

@@ -12,7 +12,7 @@ import string
 
 import sympy as sp
 
-from codegen.model import CodegenError
+from codegen.forms import CodegenError
 from codegen.printer import ArrayPrinter, Mask, UnprintableError, numeric_constants
 
 from .ir import Alias, Array, Comment, Contract, Elementwise, Load, Op, Reduce, Ref, Softmax

@@ -133,20 +133,22 @@ class Graph:
         out = self.layers[-1].output
         self.add(Tensor("t", "target", out.indices, out.shape, len(spec.layers), what="target"))
 
+    def _root(self, s: sp.Symbol) -> sp.Symbol:
+        while s in self.aliases:
+            s = self.aliases[s]
+        return s
+
     def _same_size(self, a: sp.Symbol, b: sp.Symbol):
-        self.aliases[a] = b
+        """a and b are one size (an add's inputs): their representatives joined, never into a cycle."""
+        a, b = self._root(a), self._root(b)
+        if a != b:
+            self.aliases[a] = b
 
     def _merge_sizes(self):
         """Every size symbol an add equates with another replaced by one representative."""
         if not self.aliases:
             return
-
-        def root(s):
-            while s in self.aliases:
-                s = self.aliases[s]
-            return s
-
-        mapping = {s: root(s) for s in self.aliases}
+        mapping = {s: self._root(s) for s in self.aliases}
         for name, t in list(self.tensors.items()):
             self.tensors[name] = replace(t, shape=tuple(s.xreplace(mapping) for s in t.shape),
                                          expr=None if t.expr is None else t.expr.xreplace(mapping))
