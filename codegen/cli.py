@@ -11,8 +11,8 @@ from derive.console import Parser, UsageError, add_budget, run_command
 from derive.io import check_outputs, write_files
 from derive.spec.loader import DTYPES, load_spec
 
-from .gradcheck import NotAModule, main_gradcheck
 from .forms import CodegenError
+from .gradcheck import NotAModule, main_gradcheck
 from .printer import UnprintableError
 from .render import generate
 

@@ -137,12 +137,6 @@ class Erfc(sp.Function):
         return -2 * sp.exp(-(a**2)) / sp.sqrt(sp.pi)
 
 
-class RowSum(sp.Function):
-    """A sum over the neurons of a layer (one row of the batch), e.g. the Σ_r of a softmax delta."""
-
-    nargs = 1
-
-
 class Mask(sp.Function):
     """Piecewise((1, cond), (0, True)) as a factor: the boolean array `cond`, which NumPy multiplies as 0/1."""
 
@@ -343,9 +337,6 @@ class ArrayPrinter(NumPyPrinter):
 
     def _print_Mask(self, expr):
         return self._print(expr.args[0])
-
-    def _print_RowSum(self, expr):
-        return f"np.sum({self._print(expr.args[0])}, axis=1, keepdims=True)"
 
     def _print_logaddexp(self, expr):
         return f"np.logaddexp({self._print(expr.args[0])}, {self._print(expr.args[1])})"
@@ -560,7 +551,6 @@ __all__ = [
     "ArrayPrinter",
     "Erfc",
     "Mask",
-    "RowSum",
     "Sigmoid",
     "UnprintableError",
     "expm1",
