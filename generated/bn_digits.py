@@ -197,6 +197,151 @@ def _backward(params, X, T, grads, Y3, LSE3, U3, Y1, MU2, VAR2, XHAT2, Y2):
     return grads
 
 
+def _hvp(params, X, T, V):
+    """H·V by Pearlmutter's R-operator: the forward pass and the sweep, then R{·} = d/dε at ε = 0 of each of
+    their formulas along θ + εV, derived by sympy.diff; R{∂J/∂p} is (H V)_p."""
+    state = None  # training mode: batch norm uses the batch's statistics
+    N = X.shape[0]
+    W1 = params["W1"]
+    gamma2 = params["gamma2"]
+    beta2 = params["beta2"]
+    W3 = params["W3"]
+    b3 = params["b3"]
+    VW1 = V["W1"]
+    Vgamma2 = V["gamma2"]
+    Vbeta2 = V["beta2"]
+    VW3 = V["W3"]
+    Vb3 = V["b3"]
+    # layer 1 h (dense): pre-activation u1[n, k] = Σ_{j=1..d_0} (W1_jk*x_nj)  (u = y W + b)
+    U1 = X @ W1
+    # layer 1 h (dense): output y1[n, k] = f(u1[n, k]) = u (identity: no copy)
+    Y1 = U1
+    if state is None:
+        # training: the batch's own statistic
+        # layer 2 bn (batch_norm): mean mu2[k] = Σ_{m=1..N} (y1_mk)/N
+        MU2 = Y1.mean(axis=0)
+        # layer 2 bn (batch_norm): variance var2[k] = Σ_{m=1..N} ((-mu2_k + y1_mk)**2)/N
+        q4 = (-MU2 + Y1)**2
+        VAR2 = q4.mean(axis=0)
+    else:
+        # inference: the running mean
+        MU2 = state["mean2"]
+        # inference: the running variance
+        VAR2 = state["var2"]
+    # layer 2 bn (batch_norm): normalised xhat2[n, k] = (-mu2_k + y1_nk)/sqrt(epsilon_2 + var2_k)
+    XHAT2 = (-MU2 + Y1)/np.sqrt(VAR2 + 1.0e-5)
+    # layer 2 bn (batch_norm): pre-activation u2[n, k] = beta2_k + gamma2_k*xhat2_nk
+    U2 = XHAT2*gamma2 + beta2
+    # layer 2 bn (batch_norm): output y2[n, k] = f(u2[n, k]) = (u if u > 0; 0 otherwise)
+    Y2 = np.maximum(U2, 0)
+    # layer 3 out (dense): pre-activation u3[n, k] = b3_k + Σ_{j=1..d_1} (W3_jk*y2_nj)  (u = y W + b)
+    p16 = Y2 @ W3
+    U3 = b3 + p16
+    # layer 3 out (dense): output y3[n, k] = softmax(u3)_k = exp(u_k) / Σ_r exp(u_r) (the row maximum subtracted)
+    Y3, _ = _softmax(U3)
+    # (3) the output δ: ∂J/∂u3[n, k] = 1/N · δ[n, k], δ = -t_nk + y3_nk
+    #     using Σ_r t_r = 1 (each row of T sums to one)
+    c4 = 1/N
+    dU3 = -c4*(T - Y3)
+    # ∂J/∂y2[n, k] = Σ_{r=1..d_3} (W3_kr*du3_nr)
+    dY2 = dU3 @ W3.T
+    # (7) ∂J/∂u2 = ∂J/∂y2 ⊙ f'(u2), f' = [y2 > 0]
+    c5 = np.where(Y2 > 0, DTYPE(1), DTYPE(0))
+    dU2 = c5*dY2
+    # ∂J/∂xhat2[n, k] = du2_nk*gamma2_k
+    dXHAT2 = dU2*gamma2
+    # ∂J/∂var2[k] = Σ_{n=1..N} (-(-mu2_k + y1_nk)*dxhat2_nk/(2*(epsilon_2 + var2_k)**(3/2)))
+    c6 = MU2 - Y1
+    q5 = -c6*dXHAT2
+    p18 = q5.sum(axis=0)
+    c7 = VAR2 + 1.0e-5
+    c8 = (1/2)/c7**(3/2)
+    dVAR2 = -c8*p18
+    # R{u1}[n, k] = Σ_{j=1..d_0} (VW1_jk*x_nj)
+    RU1 = X @ VW1
+    # R{y1}[n, k] = Ru1_nk
+    RY1 = RU1
+    # R{mu2}[k] = Σ_{m=1..N} (Ry1_mk)/N
+    RMU2 = RY1.mean(axis=0)
+    # R{var2}[k] = Σ_{m=1..N} ((-2*Rmu2_k + 2*Ry1_mk)*(-mu2_k + y1_mk))/N
+    c9 = RMU2 - RY1
+    q6 = 2*c6*c9
+    RVAR2 = q6.mean(axis=0)
+    # R{xhat2}[n, k] = (-Rmu2_k + Ry1_nk)/sqrt(epsilon_2 + var2_k) - (-mu2_k + y1_nk)*Rvar2_k/(2*(epsilon_2 + var2_k)**(3/2))
+    c10 = 1/np.sqrt(c7)
+    c11 = MU2 - Y1
+    RXHAT2 = c10*(-RMU2 + (1/2)*RVAR2*c11/c7 + RY1)
+    # R{u2}[n, k] = Rxhat2_nk*gamma2_k + Vbeta2_k + Vgamma2_k*xhat2_nk
+    RU2 = RXHAT2*gamma2 + Vbeta2 + Vgamma2*XHAT2
+    # R{y2}[n, k] = [y2_nk > 0]*Ru2_nk
+    RY2 = RU2*c5
+    # R{u3}[n, k] = Vb3_k + Σ_{j=1..d_1} (Ry2_nj*W3_jk + VW3_jk*y2_nj)
+    p22 = RY2 @ W3
+    p23 = Y2 @ VW3
+    RU3 = Vb3 + p22 + p23
+    # R{y3}[n, k] = Ru3_nk*y3_nk + Σ_{r=1..d_3} (-Ru3_nr*y3_nk*y3_nr)
+    q7 = RU3*Y3
+    p24 = q7.sum(axis=1)
+    RY3 = Y3*(RU3 - p24[:, None])
+    # R{du3}[n, k] = Ry3_nk/N
+    RdU3 = RY3*c4
+    # R{db3}[k] = Σ_{n=1..N} (Rdu3_nk)
+    Rdb3 = RdU3.sum(axis=0)
+    # R{dW3}[j, k] = Σ_{n=1..N} (Rdu3_nk*y2_nj + Ry2_nj*du3_nk)
+    p26 = RdU3.T @ Y2
+    p27 = RY2.T @ dU3
+    RdW3 = p26.T + p27
+    # R{dy2}[n, k] = Σ_{r=1..d_3} (Rdu3_nr*W3_kr + VW3_kr*du3_nr)
+    p28 = RdU3 @ W3.T
+    p29 = dU3 @ VW3.T
+    RdY2 = p28 + p29
+    # R{du2}[n, k] = [y2_nk > 0]*Rdy2_nk
+    RdU2 = RdY2*c5
+    # R{dxhat2}[n, k] = Rdu2_nk*gamma2_k + Vgamma2_k*du2_nk
+    RdXHAT2 = RdU2*gamma2 + Vgamma2*dU2
+    # R{dvar2}[k] = Σ_{n=1..N} (-(-Rmu2_k + Ry1_nk)*dxhat2_nk/(2*(epsilon_2 + var2_k)**(3/2)) - (-mu2_k + y1_nk)*Rdxhat2_nk/(2*(epsilon_2 + var2_k)**(3/2)) + 3*(-mu2_k + y1_nk)*Rvar2_k*dxhat2_nk/(4*(epsilon_2 + var2_k)**(5/2)))
+    q8 = -c9*dXHAT2
+    p30 = q8.sum(axis=0)
+    q9 = -RdXHAT2*c6
+    p31 = q9.sum(axis=0)
+    c12 = 0.666666666666667*VAR2
+    RdVAR2 = -0.75*(-1.0*RVAR2*p18 + c12*p30 + c12*p31 + 6.66666666666667e-6*p30 + 6.66666666666667e-6*p31)/(1.0*VAR2 + 1.0e-5)**(5/2)
+    # R{dmu2}[k] = Σ_{n=1..N} (-Rdxhat2_nk/sqrt(epsilon_2 + var2_k) + Rvar2_k*dxhat2_nk/(2*(epsilon_2 + var2_k)**(3/2))) + Σ_{m=1..N} ((2*Rmu2_k - 2*Ry1_mk)*dvar2_k/N + (2*mu2_k - 2*y1_mk)*Rdvar2_k/N)
+    p32 = RdXHAT2.sum(axis=0)
+    p33 = dXHAT2.sum(axis=0)
+    q10 = 2*c9
+    p34 = q10.sum(axis=0)
+    q11 = 2*c6
+    p35 = q11.sum(axis=0)
+    c13 = RdVAR2*c4
+    c14 = c4*dVAR2
+    c15 = RVAR2*c8
+    RdMU2 = -c10*p32 + c13*p35 + c14*p34 + c15*p33
+    # R{dbeta2}[k] = Σ_{n=1..N} (Rdu2_nk)
+    Rdbeta2 = RdU2.sum(axis=0)
+    # R{dgamma2}[k] = Σ_{n=1..N} (Rdu2_nk*xhat2_nk + Rxhat2_nk*du2_nk)
+    q12 = RdU2*XHAT2
+    p37 = q12.sum(axis=0)
+    q13 = RXHAT2*dU2
+    p38 = q13.sum(axis=0)
+    Rdgamma2 = p37 + p38
+    # R{dy1}[n, k] = Rdxhat2_nk/sqrt(epsilon_2 + var2_k) - Rvar2_k*dxhat2_nk/(2*(epsilon_2 + var2_k)**(3/2)) + (-2*Rmu2_k + 2*Ry1_nk)*dvar2_k/N + (-2*mu2_k + 2*y1_nk)*Rdvar2_k/N + Rdmu2_k/N
+    RdY1 = RdMU2*c4 + RdXHAT2*c10 - 2*c11*c13 - 2*c14*(RMU2 - RY1) - c15*dXHAT2
+    # R{du1}[n, k] = Rdy1_nk
+    RdU1 = RdY1
+    # R{dW1}[j, k] = Σ_{n=1..N} (Rdu1_nk*x_nj)
+    p39 = RdU1.T @ X
+    RdW1 = p39.T
+    return {"W1": RdW1, "gamma2": Rdgamma2, "beta2": Rdbeta2, "W3": RdW3, "b3": Rdb3}
+
+
+def hvp(params, X, T, V):
+    """The Hessian of loss(params, X, T) times a direction V (a dict shaped like params), in training mode;
+    same keys and shapes as params. About the cost of two gradients; no Hessian is formed."""
+    X, T = _batch(X, T)
+    return _hvp(params, X, T, {key: np.asarray(V[key], dtype=DTYPE) for key in PARAM_KEYS})
+
+
 def _loss_and_gradients(params, X, T, grads, state=None):
     """(loss, grads) of a checked batch in training mode, the gradients written into `grads`; a given state's
     running statistics are updated from the batch's."""

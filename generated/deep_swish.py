@@ -190,6 +190,145 @@ def _backward(params, X, T, grads, Y4, U1, Y1, Y2, Y3, U4):
     return grads
 
 
+def _hvp(params, X, T, V):
+    """H·V by Pearlmutter's R-operator: the forward pass and the sweep, then R{·} = d/dε at ε = 0 of each of
+    their formulas along θ + εV, derived by sympy.diff; R{∂J/∂p} is (H V)_p."""
+    N = X.shape[0]
+    W1 = params["W1"]
+    b1 = params["b1"]
+    W2 = params["W2"]
+    b2 = params["b2"]
+    W3 = params["W3"]
+    b3 = params["b3"]
+    W4 = params["W4"]
+    b4 = params["b4"]
+    VW1 = V["W1"]
+    Vb1 = V["b1"]
+    VW2 = V["W2"]
+    Vb2 = V["b2"]
+    VW3 = V["W3"]
+    Vb3 = V["b3"]
+    VW4 = V["W4"]
+    Vb4 = V["b4"]
+    # layer 1 layer1 (dense): pre-activation u1[n, k] = b1_k + Σ_{j=1..d_0} (W1_jk*x_nj)  (u = y W + b)
+    p15 = X @ W1
+    U1 = b1 + p15
+    # layer 1 layer1 (dense): output y1[n, k] = f(u1[n, k]) = u/(1 + exp(-u))
+    Y1 = U1*_sigmoid(U1)
+    # layer 2 layer2 (dense): pre-activation u2[n, k] = b2_k + Σ_{j=1..d_1} (W2_jk*y1_nj)  (u = y W + b)
+    p16 = Y1 @ W2
+    U2 = b2 + p16
+    # layer 2 layer2 (dense): output y2[n, k] = f(u2[n, k]) = (u if u > 0; u/10 otherwise)
+    Y2 = np.where(U2 > 0, U2, (1/10)*U2)
+    # layer 3 layer3 (dense): pre-activation u3[n, k] = b3_k + Σ_{j=1..d_2} (W3_jk*y2_nj)  (u = y W + b)
+    p17 = Y2 @ W3
+    U3 = b3 + p17
+    # layer 3 layer3 (dense): output y3[n, k] = f(u3[n, k]) = tanh(u)
+    Y3 = np.tanh(U3)
+    # layer 4 layer4 (dense): pre-activation u4[n, k] = b4_k + Σ_{j=1..d_3} (W4_jk*y3_nj)  (u = y W + b)
+    p18 = Y3 @ W4
+    U4 = b4 + p18
+    # layer 4 layer4 (dense): output y4[n, k] = f(u4[n, k]) = u**3/3 + u
+    Y4 = (1/3)*U4**3 + U4
+    # (3) the output δ: ∂J/∂u4[n, k] = 1/N · δ[n, k], δ = -(u4_nk**2 + 1)*tanh(t_nk - y4_nk)
+    #     ∂E/∂y and f'(u) kept apart (no form in y)
+    c0 = 1/N
+    c1 = U4**2 + 1
+    c2 = np.tanh(T - Y4)
+    dU4 = -c0*c1*c2
+    # ∂J/∂y3[n, k] = Σ_{r=1..d_4} (W4_kr*du4_nr)
+    dY3 = dU4 @ W4.T
+    # (7) ∂J/∂u3 = ∂J/∂y3 ⊙ f'(u3), f' = 1 - y3**2
+    c3 = Y3**2 - 1
+    dU3 = -c3*dY3
+    # ∂J/∂y2[n, k] = Σ_{r=1..d_3} (W3_kr*du3_nr)
+    dY2 = dU3 @ W3.T
+    # (7) ∂J/∂u2 = ∂J/∂y2 ⊙ f'(u2), f' = (1 if y2 > 0; 1/10 otherwise)
+    c4 = np.where(Y2 > 0, DTYPE(1), DTYPE(1/10))
+    dU2 = c4*dY2
+    # ∂J/∂y1[n, k] = Σ_{r=1..d_2} (W2_kr*du2_nr)
+    dY1 = dU2 @ W2.T
+    # R{u1}[n, k] = Vb1_k + Σ_{j=1..d_0} (VW1_jk*x_nj)
+    p22 = X @ VW1
+    RU1 = Vb1 + p22
+    # R{y1}[n, k] = (1/(1 + exp(-u1_nk)) + exp(-u1_nk)*u1_nk/(1 + exp(-u1_nk))**2)*Ru1_nk
+    c5 = _sigmoid(-U1)
+    c6 = U1*c5
+    c7 = _sigmoid(U1)
+    RY1 = RU1*c7*(c6 + 1)
+    # R{u2}[n, k] = Vb2_k + Σ_{j=1..d_1} (Ry1_nj*W2_jk + VW2_jk*y1_nj)
+    p23 = RY1 @ W2
+    p24 = Y1 @ VW2
+    RU2 = Vb2 + p23 + p24
+    # R{y2}[n, k] = (1 if y2_nk > 0; 1/10 otherwise)*Ru2_nk
+    RY2 = RU2*c4
+    # R{u3}[n, k] = Vb3_k + Σ_{j=1..d_2} (Ry2_nj*W3_jk + VW3_jk*y2_nj)
+    p25 = RY2 @ W3
+    p26 = Y2 @ VW3
+    RU3 = Vb3 + p25 + p26
+    # R{y3}[n, k] = (1 - y3_nk**2)*Ru3_nk
+    RY3 = -RU3*c3
+    # R{u4}[n, k] = Vb4_k + Σ_{j=1..d_3} (Ry3_nj*W4_jk + VW4_jk*y3_nj)
+    p27 = RY3 @ W4
+    p28 = Y3 @ VW4
+    RU4 = Vb4 + p27 + p28
+    # R{y4}[n, k] = (u4_nk**2 + 1)*Ru4_nk
+    RY4 = RU4*c1
+    # R{du4}[n, k] = (1 - tanh(t_nk - y4_nk)**2)*(u4_nk**2 + 1)*Ry4_nk/N - 2*tanh(t_nk - y4_nk)*Ru4_nk*u4_nk/N
+    RdU4 = -c0*(2*RU4*U4*c2 + RY4*c1*(c2**2 - 1))
+    # R{db4}[k] = Σ_{n=1..N} (Rdu4_nk)
+    Rdb4 = RdU4.sum(axis=0)
+    # R{dW4}[j, k] = Σ_{n=1..N} (Rdu4_nk*y3_nj + Ry3_nj*du4_nk)
+    p30 = RdU4.T @ Y3
+    p31 = RY3.T @ dU4
+    RdW4 = p30.T + p31
+    # R{dy3}[n, k] = Σ_{r=1..d_4} (Rdu4_nr*W4_kr + VW4_kr*du4_nr)
+    p32 = RdU4 @ W4.T
+    p33 = dU4 @ VW4.T
+    RdY3 = p32 + p33
+    # R{du3}[n, k] = (1 - y3_nk**2)*Rdy3_nk - 2*Ry3_nk*dy3_nk*y3_nk
+    RdU3 = -2*RY3*Y3*dY3 - RdY3*c3
+    # R{db3}[k] = Σ_{n=1..N} (Rdu3_nk)
+    Rdb3 = RdU3.sum(axis=0)
+    # R{dW3}[j, k] = Σ_{n=1..N} (Rdu3_nk*y2_nj + Ry2_nj*du3_nk)
+    p35 = RdU3.T @ Y2
+    p36 = RY2.T @ dU3
+    RdW3 = p35.T + p36
+    # R{dy2}[n, k] = Σ_{r=1..d_3} (Rdu3_nr*W3_kr + VW3_kr*du3_nr)
+    p37 = RdU3 @ W3.T
+    p38 = dU3 @ VW3.T
+    RdY2 = p37 + p38
+    # R{du2}[n, k] = (1 if y2_nk > 0; 1/10 otherwise)*Rdy2_nk
+    RdU2 = RdY2*c4
+    # R{db2}[k] = Σ_{n=1..N} (Rdu2_nk)
+    Rdb2 = RdU2.sum(axis=0)
+    # R{dW2}[j, k] = Σ_{n=1..N} (Rdu2_nk*y1_nj + Ry1_nj*du2_nk)
+    p40 = RdU2.T @ Y1
+    p41 = RY1.T @ dU2
+    RdW2 = p40.T + p41
+    # R{dy1}[n, k] = Σ_{r=1..d_2} (Rdu2_nr*W2_kr + VW2_kr*du2_nr)
+    p42 = RdU2 @ W2.T
+    p43 = dU2 @ VW2.T
+    RdY1 = p42 + p43
+    # R{du1}[n, k] = (1/(1 + exp(-u1_nk)) + exp(-u1_nk)*u1_nk/(1 + exp(-u1_nk))**2)*Rdy1_nk + (-exp(-u1_nk)*Ru1_nk*u1_nk/(1 + exp(-u1_nk))**2 + 2*exp(-u1_nk)*Ru1_nk/(1 + exp(-u1_nk))**2 + 2*exp(-2*u1_nk)*Ru1_nk*u1_nk/(1 + exp(-u1_nk))**3)*dy1_nk
+    c8 = RU1*dY1
+    c9 = 2*c8
+    RdU1 = c7*(RdY1*c6 + RdY1 + U1*c5**2*c9 + c5*c9 - c6*c8)
+    # R{db1}[k] = Σ_{n=1..N} (Rdu1_nk)
+    Rdb1 = RdU1.sum(axis=0)
+    # R{dW1}[j, k] = Σ_{n=1..N} (Rdu1_nk*x_nj)
+    p45 = RdU1.T @ X
+    RdW1 = p45.T
+    return {"W1": RdW1, "b1": Rdb1, "W2": RdW2, "b2": Rdb2, "W3": RdW3, "b3": Rdb3, "W4": RdW4, "b4": Rdb4}
+
+
+def hvp(params, X, T, V):
+    """The Hessian of loss(params, X, T) times a direction V (a dict shaped like params), in training mode;
+    same keys and shapes as params. About the cost of two gradients; no Hessian is formed."""
+    X, T = _batch(X, T)
+    return _hvp(params, X, T, {key: np.asarray(V[key], dtype=DTYPE) for key in PARAM_KEYS})
+
+
 def _loss_and_gradients(params, X, T, grads, state=None):
     """(loss, grads) of a checked batch in training mode, the gradients written into `grads`; a given state's
     running statistics are updated from the batch's."""

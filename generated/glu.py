@@ -189,6 +189,145 @@ def _backward(params, X, T, grads, Y3, LSE3, U3, Y1, p1, p2, Y2):
     return grads
 
 
+def _hvp(params, X, T, V):
+    """H·V by Pearlmutter's R-operator: the forward pass and the sweep, then R{·} = d/dε at ε = 0 of each of
+    their formulas along θ + εV, derived by sympy.diff; R{∂J/∂p} is (H V)_p."""
+    N = X.shape[0]
+    W1 = params["W1"]
+    b1 = params["b1"]
+    v2 = params["v2"]
+    g2 = params["g2"]
+    c2 = params["c2"]
+    W3 = params["W3"]
+    b3 = params["b3"]
+    VW1 = V["W1"]
+    Vb1 = V["b1"]
+    Vv2 = V["v2"]
+    Vg2 = V["g2"]
+    Vc2 = V["c2"]
+    VW3 = V["W3"]
+    Vb3 = V["b3"]
+    # layer 1 h (dense): pre-activation u1[n, k] = b1_k + Σ_{j=1..d_0} (W1_jk*x_nj)  (u = y W + b)
+    p14 = X @ W1
+    U1 = b1 + p14
+    # layer 1 h (dense): output y1[n, k] = f(u1[n, k]) = tanh(u)
+    Y1 = np.tanh(U1)
+    # layer 2 glu (custom): pre-activation u2[n, k] = c2_k + Σ_{j=1..d_1} (v2_jk*y1_nj)/(1 + exp(-Σ_{j=1..d_1} (g2_jk*y1_nj)))
+    p15 = Y1 @ g2
+    p16 = Y1 @ v2
+    U2 = c2 + p16*_sigmoid(p15)
+    # layer 2 glu (custom): output y2[n, k] = f(u2[n, k]) = u (identity: no copy)
+    Y2 = U2
+    # layer 3 out (dense): pre-activation u3[n, k] = b3_k + Σ_{j=1..d_2} (W3_jk*y2_nj)  (u = y W + b)
+    p17 = Y2 @ W3
+    U3 = b3 + p17
+    # layer 3 out (dense): output y3[n, k] = softmax(u3)_k = exp(u_k) / Σ_r exp(u_r) (the row maximum subtracted)
+    Y3, _ = _softmax(U3)
+    # (3) the output δ: ∂J/∂u3[n, k] = 1/N · δ[n, k], δ = -t_nk + y3_nk
+    #     using Σ_r t_r = 1 (each row of T sums to one)
+    c1 = 1/N
+    dU3 = -c1*(T - Y3)
+    # ∂J/∂y2[n, k] = Σ_{r=1..d_3} (W3_kr*du3_nr)
+    dY2 = dU3 @ W3.T
+    # (7) ∂J/∂u2 = ∂J/∂y2 ⊙ f'(u2), f' = 1 (identity: no copy)
+    dU2 = dY2
+    # ∂J/∂y1[n, k] = Σ_{r=1..d_2} (du2_nr*v2_kr/(1 + exp(-Σ_{j=1..d_1} (g2_jr*y1_nj))) + exp(-Σ_{j=1..d_1} (g2_jr*y1_nj))*du2_nr*g2_kr*Σ_{j=1..d_1} (v2_jr*y1_nj)/(1 + exp(-Σ_{j=1..d_1} (g2_jr*y1_nj)))**2)
+    c3 = _sigmoid(p15)
+    c4 = c3*dU2
+    q2 = c4
+    p19 = q2 @ v2.T
+    c5 = _sigmoid(-p15)
+    c6 = c4*c5
+    c7 = c6*p16
+    q3 = c7
+    p20 = q3 @ g2.T
+    dY1 = p19 + p20
+    # R{u1}[n, k] = Vb1_k + Σ_{j=1..d_0} (VW1_jk*x_nj)
+    p21 = X @ VW1
+    RU1 = Vb1 + p21
+    # R{y1}[n, k] = (1 - y1_nk**2)*Ru1_nk
+    c8 = Y1**2 - 1
+    RY1 = -RU1*c8
+    # R{u2}[n, k] = Vc2_k + Σ_{j=1..d_1} (Ry1_nj*v2_jk + Vv2_jk*y1_nj)/(1 + exp(-Σ_{j=1..d_1} (g2_jk*y1_nj))) + exp(-Σ_{j=1..d_1} (g2_jk*y1_nj))*Σ_{j=1..d_1} (v2_jk*y1_nj)*Σ_{j=1..d_1} (Ry1_nj*g2_jk + Vg2_jk*y1_nj)/(1 + exp(-Σ_{j=1..d_1} (g2_jk*y1_nj)))**2
+    p22 = RY1 @ v2
+    p23 = Y1 @ Vv2
+    p24 = RY1 @ g2
+    p25 = Y1 @ Vg2
+    c9 = _sigmoid(p15)
+    RU2 = Vc2 + c9*p16*(p24 + p25)*_sigmoid(-p15) + c9*(p22 + p23)
+    # R{y2}[n, k] = Ru2_nk
+    RY2 = RU2
+    # R{u3}[n, k] = Vb3_k + Σ_{j=1..d_2} (Ry2_nj*W3_jk + VW3_jk*y2_nj)
+    p26 = RY2 @ W3
+    p27 = Y2 @ VW3
+    RU3 = Vb3 + p26 + p27
+    # R{y3}[n, k] = Ru3_nk*y3_nk + Σ_{r=1..d_3} (-Ru3_nr*y3_nk*y3_nr)
+    q4 = RU3*Y3
+    p28 = q4.sum(axis=1)
+    RY3 = Y3*(RU3 - p28[:, None])
+    # R{du3}[n, k] = Ry3_nk/N
+    RdU3 = RY3*c1
+    # R{db3}[k] = Σ_{n=1..N} (Rdu3_nk)
+    Rdb3 = RdU3.sum(axis=0)
+    # R{dW3}[j, k] = Σ_{n=1..N} (Rdu3_nk*y2_nj + Ry2_nj*du3_nk)
+    p30 = RdU3.T @ Y2
+    p31 = RY2.T @ dU3
+    RdW3 = p30.T + p31
+    # R{dy2}[n, k] = Σ_{r=1..d_3} (Rdu3_nr*W3_kr + VW3_kr*du3_nr)
+    p32 = RdU3 @ W3.T
+    p33 = dU3 @ VW3.T
+    RdY2 = p32 + p33
+    # R{du2}[n, k] = Rdy2_nk
+    RdU2 = RdY2
+    # R{dc2}[k] = Σ_{n=1..N} (Rdu2_nk)
+    Rdc2 = RdU2.sum(axis=0)
+    # R{dg2}[j, k] = Σ_{n=1..N} (exp(-Σ_{q=1..d_1} (g2_qk*y1_nq))*Rdu2_nk*y1_nj*Σ_{s=1..d_1} (v2_sk*y1_ns)/(1 + exp(-Σ_{r=1..d_1} (g2_rk*y1_nr)))**2 + exp(-Σ_{q=1..d_1} (g2_qk*y1_nq))*Ry1_nj*du2_nk*Σ_{s=1..d_1} (v2_sk*y1_ns)/(1 + exp(-Σ_{r=1..d_1} (g2_rk*y1_nr)))**2 - exp(-Σ_{q=1..d_1} (g2_qk*y1_nq))*du2_nk*y1_nj*Σ_{s=1..d_1} (v2_sk*y1_ns)*Σ_{q=1..d_1} (Ry1_nq*g2_qk + Vg2_qk*y1_nq)/(1 + exp(-Σ_{r=1..d_1} (g2_rk*y1_nr)))**2 + exp(-Σ_{q=1..d_1} (g2_qk*y1_nq))*du2_nk*y1_nj*Σ_{s=1..d_1} (Ry1_ns*v2_sk + Vv2_sk*y1_ns)/(1 + exp(-Σ_{r=1..d_1} (g2_rk*y1_nr)))**2 + 2*exp(-Σ_{q=1..d_1} (g2_qk*y1_nq))*exp(-Σ_{r=1..d_1} (g2_rk*y1_nr))*du2_nk*y1_nj*Σ_{s=1..d_1} (v2_sk*y1_ns)*Σ_{r=1..d_1} (Ry1_nr*g2_rk + Vg2_rk*y1_nr)/(1 + exp(-Σ_{r=1..d_1} (g2_rk*y1_nr)))**3)
+    q5 = c6*(p22 + p23)
+    p35 = Y1.T @ q5
+    c10 = RdU2*c3
+    q6 = c10*c5*p16
+    p36 = Y1.T @ q6
+    p37 = RY1.T @ q3
+    c11 = p24 + p25
+    q7 = c11*c7
+    p38 = Y1.T @ q7
+    q8 = c11*c4*c5**2*p16
+    p39 = Y1.T @ q8
+    Rdg2 = p35 + p36 + p37 - p38 + 2*p39
+    # R{dv2}[j, k] = Σ_{n=1..N} (Rdu2_nk*y1_nj/(1 + exp(-Σ_{r=1..d_1} (g2_rk*y1_nr))) + Ry1_nj*du2_nk/(1 + exp(-Σ_{r=1..d_1} (g2_rk*y1_nr))) + exp(-Σ_{r=1..d_1} (g2_rk*y1_nr))*du2_nk*y1_nj*Σ_{r=1..d_1} (Ry1_nr*g2_rk + Vg2_rk*y1_nr)/(1 + exp(-Σ_{r=1..d_1} (g2_rk*y1_nr)))**2)
+    q9 = c10
+    p40 = Y1.T @ q9
+    p41 = RY1.T @ q2
+    q10 = c11*c6
+    p42 = Y1.T @ q10
+    Rdv2 = p40 + p41 + p42
+    # R{dy1}[n, k] = Σ_{r=1..d_2} (Rdu2_nr*v2_kr/(1 + exp(-Σ_{j=1..d_1} (g2_jr*y1_nj))) + Vv2_kr*du2_nr/(1 + exp(-Σ_{j=1..d_1} (g2_jr*y1_nj))) + exp(-Σ_{j=1..d_1} (g2_jr*y1_nj))*Rdu2_nr*g2_kr*Σ_{j=1..d_1} (v2_jr*y1_nj)/(1 + exp(-Σ_{j=1..d_1} (g2_jr*y1_nj)))**2 + exp(-Σ_{j=1..d_1} (g2_jr*y1_nj))*Vg2_kr*du2_nr*Σ_{j=1..d_1} (v2_jr*y1_nj)/(1 + exp(-Σ_{j=1..d_1} (g2_jr*y1_nj)))**2 - exp(-Σ_{j=1..d_1} (g2_jr*y1_nj))*du2_nr*g2_kr*Σ_{j=1..d_1} (v2_jr*y1_nj)*Σ_{j=1..d_1} (Ry1_nj*g2_jr + Vg2_jr*y1_nj)/(1 + exp(-Σ_{j=1..d_1} (g2_jr*y1_nj)))**2 + exp(-Σ_{j=1..d_1} (g2_jr*y1_nj))*du2_nr*g2_kr*Σ_{j=1..d_1} (Ry1_nj*v2_jr + Vv2_jr*y1_nj)/(1 + exp(-Σ_{j=1..d_1} (g2_jr*y1_nj)))**2 + exp(-Σ_{j=1..d_1} (g2_jr*y1_nj))*du2_nr*v2_kr*Σ_{j=1..d_1} (Ry1_nj*g2_jr + Vg2_jr*y1_nj)/(1 + exp(-Σ_{j=1..d_1} (g2_jr*y1_nj)))**2 + 2*exp(-2*Σ_{j=1..d_1} (g2_jr*y1_nj))*du2_nr*g2_kr*Σ_{j=1..d_1} (v2_jr*y1_nj)*Σ_{j=1..d_1} (Ry1_nj*g2_jr + Vg2_jr*y1_nj)/(1 + exp(-Σ_{j=1..d_1} (g2_jr*y1_nj)))**3)
+    p43 = q9 @ v2.T
+    p44 = q2 @ Vv2.T
+    p45 = q5 @ g2.T
+    p46 = q10 @ v2.T
+    p47 = q6 @ g2.T
+    p48 = q3 @ Vg2.T
+    p49 = q7 @ g2.T
+    p50 = q8 @ g2.T
+    RdY1 = p43 + p44 + p45 + p46 + p47 + p48 - p49 + 2*p50
+    # R{du1}[n, k] = (1 - y1_nk**2)*Rdy1_nk - 2*Ry1_nk*dy1_nk*y1_nk
+    RdU1 = -2*RY1*Y1*dY1 - RdY1*c8
+    # R{db1}[k] = Σ_{n=1..N} (Rdu1_nk)
+    Rdb1 = RdU1.sum(axis=0)
+    # R{dW1}[j, k] = Σ_{n=1..N} (Rdu1_nk*x_nj)
+    p52 = RdU1.T @ X
+    RdW1 = p52.T
+    return {"W1": RdW1, "b1": Rdb1, "v2": Rdv2, "g2": Rdg2, "c2": Rdc2, "W3": RdW3, "b3": Rdb3}
+
+
+def hvp(params, X, T, V):
+    """The Hessian of loss(params, X, T) times a direction V (a dict shaped like params), in training mode;
+    same keys and shapes as params. About the cost of two gradients; no Hessian is formed."""
+    X, T = _batch(X, T)
+    return _hvp(params, X, T, {key: np.asarray(V[key], dtype=DTYPE) for key in PARAM_KEYS})
+
+
 def _loss_and_gradients(params, X, T, grads, state=None):
     """(loss, grads) of a checked batch in training mode, the gradients written into `grads`; a given state's
     running statistics are updated from the batch's."""

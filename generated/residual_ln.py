@@ -299,6 +299,321 @@ def _backward(params, X, T, grads, Y8, LSE8, U8, Y1, MU2, VAR2, XHAT2, Y2, Y3, Y
     return grads
 
 
+def _hvp(params, X, T, V):
+    """H·V by Pearlmutter's R-operator: the forward pass and the sweep, then R{·} = d/dε at ε = 0 of each of
+    their formulas along θ + εV, derived by sympy.diff; R{∂J/∂p} is (H V)_p."""
+    N = X.shape[0]
+    W1 = params["W1"]
+    b1 = params["b1"]
+    gamma2 = params["gamma2"]
+    beta2 = params["beta2"]
+    W3 = params["W3"]
+    b3 = params["b3"]
+    gamma5 = params["gamma5"]
+    beta5 = params["beta5"]
+    W6 = params["W6"]
+    b6 = params["b6"]
+    W8 = params["W8"]
+    b8 = params["b8"]
+    VW1 = V["W1"]
+    Vb1 = V["b1"]
+    Vgamma2 = V["gamma2"]
+    Vbeta2 = V["beta2"]
+    VW3 = V["W3"]
+    Vb3 = V["b3"]
+    Vgamma5 = V["gamma5"]
+    Vbeta5 = V["beta5"]
+    VW6 = V["W6"]
+    Vb6 = V["b6"]
+    VW8 = V["W8"]
+    Vb8 = V["b8"]
+    # layer 1 h0 (dense): pre-activation u1[n, k] = b1_k + Σ_{j=1..d_0} (W1_jk*x_nj)  (u = y W + b)
+    p29 = X @ W1
+    U1 = b1 + p29
+    # layer 1 h0 (dense): output y1[n, k] = f(u1[n, k]) = (u if u > 0; 0 otherwise)
+    Y1 = np.maximum(U1, 0)
+    # layer 2 ln1 (layer_norm): mean mu2[n] = Σ_{j=1..d_1} (y1_nj)/d_1
+    MU2 = Y1.mean(axis=1)
+    # layer 2 ln1 (layer_norm): variance var2[n] = Σ_{j=1..d_1} ((-mu2_n + y1_nj)**2)/d_1
+    q8 = (-MU2[:, None] + Y1)**2
+    VAR2 = q8.mean(axis=1)
+    # layer 2 ln1 (layer_norm): normalised xhat2[n, k] = (-mu2_n + y1_nk)/sqrt(epsilon_2 + var2_n)
+    XHAT2 = (-MU2[:, None] + Y1)/np.sqrt(VAR2[:, None] + 1.0e-5)
+    # layer 2 ln1 (layer_norm): pre-activation u2[n, k] = beta2_k + gamma2_k*xhat2_nk
+    U2 = XHAT2*gamma2 + beta2
+    # layer 2 ln1 (layer_norm): output y2[n, k] = f(u2[n, k]) = u (identity: no copy)
+    Y2 = U2
+    # layer 3 h1 (dense): pre-activation u3[n, k] = b3_k + Σ_{j=1..d_1} (W3_jk*y2_nj)  (u = y W + b)
+    p32 = Y2 @ W3
+    U3 = b3 + p32
+    # layer 3 h1 (dense): output y3[n, k] = f(u3[n, k]) = (u if u > 0; 0 otherwise)
+    Y3 = np.maximum(U3, 0)
+    # layer 4 skip1 (add): pre-activation u4[n, k] = y1_nk + y3_nk
+    U4 = Y1 + Y3
+    # layer 4 skip1 (add): output y4[n, k] = f(u4[n, k]) = u (identity: no copy)
+    Y4 = U4
+    # layer 5 ln2 (layer_norm): mean mu5[n] = Σ_{j=1..d_1} (y4_nj)/d_1
+    MU5 = Y4.mean(axis=1)
+    # layer 5 ln2 (layer_norm): variance var5[n] = Σ_{j=1..d_1} ((-mu5_n + y4_nj)**2)/d_1
+    q9 = (-MU5[:, None] + Y4)**2
+    VAR5 = q9.mean(axis=1)
+    # layer 5 ln2 (layer_norm): normalised xhat5[n, k] = (-mu5_n + y4_nk)/sqrt(epsilon_5 + var5_n)
+    XHAT5 = (-MU5[:, None] + Y4)/np.sqrt(VAR5[:, None] + 1.0e-5)
+    # layer 5 ln2 (layer_norm): pre-activation u5[n, k] = beta5_k + gamma5_k*xhat5_nk
+    U5 = XHAT5*gamma5 + beta5
+    # layer 5 ln2 (layer_norm): output y5[n, k] = f(u5[n, k]) = u (identity: no copy)
+    Y5 = U5
+    # layer 6 h2 (dense): pre-activation u6[n, k] = b6_k + Σ_{j=1..d_1} (W6_jk*y5_nj)  (u = y W + b)
+    p35 = Y5 @ W6
+    U6 = b6 + p35
+    # layer 6 h2 (dense): output y6[n, k] = f(u6[n, k]) = (u if u > 0; 0 otherwise)
+    Y6 = np.maximum(U6, 0)
+    # layer 7 skip2 (add): pre-activation u7[n, k] = y4_nk + y6_nk
+    U7 = Y4 + Y6
+    # layer 7 skip2 (add): output y7[n, k] = f(u7[n, k]) = u (identity: no copy)
+    Y7 = U7
+    # layer 8 out (dense): pre-activation u8[n, k] = b8_k + Σ_{j=1..d_1} (W8_jk*y7_nj)  (u = y W + b)
+    p36 = Y7 @ W8
+    U8 = b8 + p36
+    # layer 8 out (dense): output y8[n, k] = softmax(u8)_k = exp(u_k) / Σ_r exp(u_r) (the row maximum subtracted)
+    Y8, _ = _softmax(U8)
+    # (3) the output δ: ∂J/∂u8[n, k] = 1/N · δ[n, k], δ = -t_nk + y8_nk
+    #     using Σ_r t_r = 1 (each row of T sums to one)
+    c6 = 1/N
+    dU8 = -c6*(T - Y8)
+    # ∂J/∂y7[n, k] = Σ_{r=1..d_8} (W8_kr*du8_nr)
+    dY7 = dU8 @ W8.T
+    # (7) ∂J/∂u7 = ∂J/∂y7 ⊙ f'(u7), f' = 1 (identity: no copy)
+    dU7 = dY7
+    # ∂J/∂y6[n, k] = du7_nk
+    dY6 = dU7
+    # (7) ∂J/∂u6 = ∂J/∂y6 ⊙ f'(u6), f' = [y6 > 0]
+    c7 = np.where(Y6 > 0, DTYPE(1), DTYPE(0))
+    dU6 = c7*dY6
+    # ∂J/∂y5[n, k] = Σ_{r=1..d_1} (W6_kr*du6_nr)
+    dY5 = dU6 @ W6.T
+    # (7) ∂J/∂u5 = ∂J/∂y5 ⊙ f'(u5), f' = 1 (identity: no copy)
+    dU5 = dY5
+    # ∂J/∂xhat5[n, k] = du5_nk*gamma5_k
+    dXHAT5 = dU5*gamma5
+    # ∂J/∂var5[n] = Σ_{k=1..d_1} (-(-mu5_n + y4_nk)*dxhat5_nk/(2*(epsilon_5 + var5_n)**(3/2)))
+    c8 = MU5[:, None] - Y4
+    q10 = -c8*dXHAT5
+    p39 = q10.sum(axis=1)
+    c9 = VAR5 + 1.0e-5
+    c10 = (1/2)/c9**(3/2)
+    dVAR5 = -c10*p39
+    # ∂J/∂mu5[n] = Σ_{k=1..d_1} (-dxhat5_nk/sqrt(epsilon_5 + var5_n)) + Σ_{j=1..d_1} ((2*mu5_n - 2*y4_nj)*dvar5_n/d_1)
+    #     (2 paths, added: xhat5, var5)
+    p40 = dXHAT5.sum(axis=1)
+    q11 = 2*c8
+    p41 = q11.sum(axis=1)
+    c11 = 1/np.sqrt(c9)
+    c12 = (1/32)*p41
+    dMU5 = -c11*p40 + c12*dVAR5
+    # ∂J/∂y4[n, k] = du7_nk + dxhat5_nk/sqrt(epsilon_5 + var5_n) + (-2*mu5_n + 2*y4_nk)*dvar5_n/d_1 + dmu5_n/d_1
+    #     (4 paths, added: u7, xhat5, var5, mu5)
+    c13 = MU5[:, None] - Y4
+    c14 = (1/16)*c13
+    dY4 = c11[:, None]*dXHAT5 - c14*dVAR5[:, None] + (1/32)*dMU5[:, None] + dU7
+    # (7) ∂J/∂u4 = ∂J/∂y4 ⊙ f'(u4), f' = 1 (identity: no copy)
+    dU4 = dY4
+    # ∂J/∂y3[n, k] = du4_nk
+    dY3 = dU4
+    # (7) ∂J/∂u3 = ∂J/∂y3 ⊙ f'(u3), f' = [y3 > 0]
+    c15 = np.where(Y3 > 0, DTYPE(1), DTYPE(0))
+    dU3 = c15*dY3
+    # ∂J/∂y2[n, k] = Σ_{r=1..d_1} (W3_kr*du3_nr)
+    dY2 = dU3 @ W3.T
+    # (7) ∂J/∂u2 = ∂J/∂y2 ⊙ f'(u2), f' = 1 (identity: no copy)
+    dU2 = dY2
+    # ∂J/∂xhat2[n, k] = du2_nk*gamma2_k
+    dXHAT2 = dU2*gamma2
+    # ∂J/∂var2[n] = Σ_{k=1..d_1} (-(-mu2_n + y1_nk)*dxhat2_nk/(2*(epsilon_2 + var2_n)**(3/2)))
+    c16 = MU2[:, None] - Y1
+    q12 = -c16*dXHAT2
+    p43 = q12.sum(axis=1)
+    c17 = VAR2 + 1.0e-5
+    c18 = (1/2)/c17**(3/2)
+    dVAR2 = -c18*p43
+    # R{u1}[n, k] = Vb1_k + Σ_{j=1..d_0} (VW1_jk*x_nj)
+    p44 = X @ VW1
+    RU1 = Vb1 + p44
+    # R{y1}[n, k] = [y1_nk > 0]*Ru1_nk
+    c19 = np.where(Y1 > 0, DTYPE(1), DTYPE(0))
+    RY1 = RU1*c19
+    # R{mu2}[n] = Σ_{j=1..d_1} (Ry1_nj)/d_1
+    RMU2 = RY1.mean(axis=1)
+    # R{var2}[n] = Σ_{j=1..d_1} ((-2*Rmu2_n + 2*Ry1_nj)*(-mu2_n + y1_nj))/d_1
+    c20 = RMU2[:, None] - RY1
+    q13 = 2*c16*c20
+    RVAR2 = q13.mean(axis=1)
+    # R{xhat2}[n, k] = (-Rmu2_n + Ry1_nk)/sqrt(epsilon_2 + var2_n) - (-mu2_n + y1_nk)*Rvar2_n/(2*(epsilon_2 + var2_n)**(3/2))
+    c21 = 1/np.sqrt(c17)
+    c22 = MU2[:, None] - Y1
+    RXHAT2 = c21[:, None]*(-RMU2[:, None] + (1/2)*RVAR2[:, None]*c22/c17[:, None] + RY1)
+    # R{u2}[n, k] = Rxhat2_nk*gamma2_k + Vbeta2_k + Vgamma2_k*xhat2_nk
+    RU2 = RXHAT2*gamma2 + Vbeta2 + Vgamma2*XHAT2
+    # R{y2}[n, k] = Ru2_nk
+    RY2 = RU2
+    # R{u3}[n, k] = Vb3_k + Σ_{j=1..d_1} (Ry2_nj*W3_jk + VW3_jk*y2_nj)
+    p47 = RY2 @ W3
+    p48 = Y2 @ VW3
+    RU3 = Vb3 + p47 + p48
+    # R{y3}[n, k] = [y3_nk > 0]*Ru3_nk
+    RY3 = RU3*c15
+    # R{u4}[n, k] = Ry1_nk + Ry3_nk
+    RU4 = RY1 + RY3
+    # R{y4}[n, k] = Ru4_nk
+    RY4 = RU4
+    # R{mu5}[n] = Σ_{j=1..d_1} (Ry4_nj)/d_1
+    RMU5 = RY4.mean(axis=1)
+    # R{var5}[n] = Σ_{j=1..d_1} ((-2*Rmu5_n + 2*Ry4_nj)*(-mu5_n + y4_nj))/d_1
+    c23 = RMU5[:, None] - RY4
+    q14 = 2*c23*c8
+    RVAR5 = q14.mean(axis=1)
+    # R{xhat5}[n, k] = (-Rmu5_n + Ry4_nk)/sqrt(epsilon_5 + var5_n) - (-mu5_n + y4_nk)*Rvar5_n/(2*(epsilon_5 + var5_n)**(3/2))
+    RXHAT5 = c11[:, None]*(-RMU5[:, None] + (1/2)*RVAR5[:, None]*c13/c9[:, None] + RY4)
+    # R{u5}[n, k] = Rxhat5_nk*gamma5_k + Vbeta5_k + Vgamma5_k*xhat5_nk
+    RU5 = RXHAT5*gamma5 + Vbeta5 + Vgamma5*XHAT5
+    # R{y5}[n, k] = Ru5_nk
+    RY5 = RU5
+    # R{u6}[n, k] = Vb6_k + Σ_{j=1..d_1} (Ry5_nj*W6_jk + VW6_jk*y5_nj)
+    p51 = RY5 @ W6
+    p52 = Y5 @ VW6
+    RU6 = Vb6 + p51 + p52
+    # R{y6}[n, k] = [y6_nk > 0]*Ru6_nk
+    RY6 = RU6*c7
+    # R{u7}[n, k] = Ry4_nk + Ry6_nk
+    RU7 = RY4 + RY6
+    # R{y7}[n, k] = Ru7_nk
+    RY7 = RU7
+    # R{u8}[n, k] = Vb8_k + Σ_{j=1..d_1} (Ry7_nj*W8_jk + VW8_jk*y7_nj)
+    p53 = RY7 @ W8
+    p54 = Y7 @ VW8
+    RU8 = Vb8 + p53 + p54
+    # R{y8}[n, k] = Ru8_nk*y8_nk + Σ_{r=1..d_8} (-Ru8_nr*y8_nk*y8_nr)
+    q15 = RU8*Y8
+    p55 = q15.sum(axis=1)
+    RY8 = Y8*(RU8 - p55[:, None])
+    # R{du8}[n, k] = Ry8_nk/N
+    RdU8 = RY8*c6
+    # R{db8}[k] = Σ_{n=1..N} (Rdu8_nk)
+    Rdb8 = RdU8.sum(axis=0)
+    # R{dW8}[j, k] = Σ_{n=1..N} (Rdu8_nk*y7_nj + Ry7_nj*du8_nk)
+    p57 = RdU8.T @ Y7
+    p58 = RY7.T @ dU8
+    RdW8 = p57.T + p58
+    # R{dy7}[n, k] = Σ_{r=1..d_8} (Rdu8_nr*W8_kr + VW8_kr*du8_nr)
+    p59 = RdU8 @ W8.T
+    p60 = dU8 @ VW8.T
+    RdY7 = p59 + p60
+    # R{du7}[n, k] = Rdy7_nk
+    RdU7 = RdY7
+    # R{dy6}[n, k] = Rdu7_nk
+    RdY6 = RdU7
+    # R{du6}[n, k] = [y6_nk > 0]*Rdy6_nk
+    RdU6 = RdY6*c7
+    # R{db6}[k] = Σ_{n=1..N} (Rdu6_nk)
+    Rdb6 = RdU6.sum(axis=0)
+    # R{dW6}[j, k] = Σ_{n=1..N} (Rdu6_nk*y5_nj + Ry5_nj*du6_nk)
+    p62 = RdU6.T @ Y5
+    p63 = RY5.T @ dU6
+    RdW6 = p62.T + p63
+    # R{dy5}[n, k] = Σ_{r=1..d_1} (Rdu6_nr*W6_kr + VW6_kr*du6_nr)
+    p64 = RdU6 @ W6.T
+    p65 = dU6 @ VW6.T
+    RdY5 = p64 + p65
+    # R{du5}[n, k] = Rdy5_nk
+    RdU5 = RdY5
+    # R{dxhat5}[n, k] = Rdu5_nk*gamma5_k + Vgamma5_k*du5_nk
+    RdXHAT5 = RdU5*gamma5 + Vgamma5*dU5
+    # R{dvar5}[n] = Σ_{k=1..d_1} (-(-Rmu5_n + Ry4_nk)*dxhat5_nk/(2*(epsilon_5 + var5_n)**(3/2)) - (-mu5_n + y4_nk)*Rdxhat5_nk/(2*(epsilon_5 + var5_n)**(3/2)) + 3*(-mu5_n + y4_nk)*Rvar5_n*dxhat5_nk/(4*(epsilon_5 + var5_n)**(5/2)))
+    q16 = -c23*dXHAT5
+    p66 = q16.sum(axis=1)
+    q17 = -RdXHAT5*c8
+    p67 = q17.sum(axis=1)
+    c24 = 0.666666666666667*VAR5
+    RdVAR5 = -0.75*(-1.0*RVAR5*p39 + c24*p66 + c24*p67 + 6.66666666666667e-6*p66 + 6.66666666666667e-6*p67)/(1.0*VAR5 + 1.0e-5)**(5/2)
+    # R{dmu5}[n] = Σ_{k=1..d_1} (-Rdxhat5_nk/sqrt(epsilon_5 + var5_n) + Rvar5_n*dxhat5_nk/(2*(epsilon_5 + var5_n)**(3/2))) + Σ_{j=1..d_1} ((2*Rmu5_n - 2*Ry4_nj)*dvar5_n/d_1 + (2*mu5_n - 2*y4_nj)*Rdvar5_n/d_1)
+    p68 = RdXHAT5.sum(axis=1)
+    q18 = 2*c23
+    p69 = q18.sum(axis=1)
+    c25 = RVAR5*c10
+    RdMU5 = RdVAR5*c12 - c11*p68 + c25*p40 + (1/32)*dVAR5*p69
+    # R{dbeta5}[k] = Σ_{n=1..N} (Rdu5_nk)
+    Rdbeta5 = RdU5.sum(axis=0)
+    # R{dgamma5}[k] = Σ_{n=1..N} (Rdu5_nk*xhat5_nk + Rxhat5_nk*du5_nk)
+    q19 = RdU5*XHAT5
+    p71 = q19.sum(axis=0)
+    q20 = RXHAT5*dU5
+    p72 = q20.sum(axis=0)
+    Rdgamma5 = p71 + p72
+    # R{dy4}[n, k] = Rdu7_nk + Rdxhat5_nk/sqrt(epsilon_5 + var5_n) - Rvar5_n*dxhat5_nk/(2*(epsilon_5 + var5_n)**(3/2)) + (-2*Rmu5_n + 2*Ry4_nk)*dvar5_n/d_1 + (-2*mu5_n + 2*y4_nk)*Rdvar5_n/d_1 + Rdmu5_n/d_1
+    RdY4 = (1/32)*RdMU5[:, None] + RdU7 - RdVAR5[:, None]*c14 + RdXHAT5*c11[:, None] - c25[:, None]*dXHAT5 - 1/16*dVAR5[:, None]*(RMU5[:, None] - RY4)
+    # R{du4}[n, k] = Rdy4_nk
+    RdU4 = RdY4
+    # R{dy3}[n, k] = Rdu4_nk
+    RdY3 = RdU4
+    # R{du3}[n, k] = [y3_nk > 0]*Rdy3_nk
+    RdU3 = RdY3*c15
+    # R{db3}[k] = Σ_{n=1..N} (Rdu3_nk)
+    Rdb3 = RdU3.sum(axis=0)
+    # R{dW3}[j, k] = Σ_{n=1..N} (Rdu3_nk*y2_nj + Ry2_nj*du3_nk)
+    p74 = RdU3.T @ Y2
+    p75 = RY2.T @ dU3
+    RdW3 = p74.T + p75
+    # R{dy2}[n, k] = Σ_{r=1..d_1} (Rdu3_nr*W3_kr + VW3_kr*du3_nr)
+    p76 = RdU3 @ W3.T
+    p77 = dU3 @ VW3.T
+    RdY2 = p76 + p77
+    # R{du2}[n, k] = Rdy2_nk
+    RdU2 = RdY2
+    # R{dxhat2}[n, k] = Rdu2_nk*gamma2_k + Vgamma2_k*du2_nk
+    RdXHAT2 = RdU2*gamma2 + Vgamma2*dU2
+    # R{dvar2}[n] = Σ_{k=1..d_1} (-(-Rmu2_n + Ry1_nk)*dxhat2_nk/(2*(epsilon_2 + var2_n)**(3/2)) - (-mu2_n + y1_nk)*Rdxhat2_nk/(2*(epsilon_2 + var2_n)**(3/2)) + 3*(-mu2_n + y1_nk)*Rvar2_n*dxhat2_nk/(4*(epsilon_2 + var2_n)**(5/2)))
+    q21 = -c20*dXHAT2
+    p78 = q21.sum(axis=1)
+    q22 = -RdXHAT2*c16
+    p79 = q22.sum(axis=1)
+    c26 = 0.666666666666667*VAR2
+    RdVAR2 = -0.75*(-1.0*RVAR2*p43 + c26*p78 + c26*p79 + 6.66666666666667e-6*p78 + 6.66666666666667e-6*p79)/(1.0*VAR2 + 1.0e-5)**(5/2)
+    # R{dmu2}[n] = Σ_{k=1..d_1} (-Rdxhat2_nk/sqrt(epsilon_2 + var2_n) + Rvar2_n*dxhat2_nk/(2*(epsilon_2 + var2_n)**(3/2))) + Σ_{j=1..d_1} ((2*Rmu2_n - 2*Ry1_nj)*dvar2_n/d_1 + (2*mu2_n - 2*y1_nj)*Rdvar2_n/d_1)
+    p80 = RdXHAT2.sum(axis=1)
+    p81 = dXHAT2.sum(axis=1)
+    q23 = 2*c20
+    p82 = q23.sum(axis=1)
+    q24 = 2*c16
+    p83 = q24.sum(axis=1)
+    c27 = RVAR2*c18
+    RdMU2 = (1/32)*RdVAR2*p83 - c21*p80 + c27*p81 + (1/32)*dVAR2*p82
+    # R{dbeta2}[k] = Σ_{n=1..N} (Rdu2_nk)
+    Rdbeta2 = RdU2.sum(axis=0)
+    # R{dgamma2}[k] = Σ_{n=1..N} (Rdu2_nk*xhat2_nk + Rxhat2_nk*du2_nk)
+    q25 = RdU2*XHAT2
+    p85 = q25.sum(axis=0)
+    q26 = RXHAT2*dU2
+    p86 = q26.sum(axis=0)
+    Rdgamma2 = p85 + p86
+    # R{dy1}[n, k] = Rdu4_nk + Rdxhat2_nk/sqrt(epsilon_2 + var2_n) - Rvar2_n*dxhat2_nk/(2*(epsilon_2 + var2_n)**(3/2)) + (-2*Rmu2_n + 2*Ry1_nk)*dvar2_n/d_1 + (-2*mu2_n + 2*y1_nk)*Rdvar2_n/d_1 + Rdmu2_n/d_1
+    RdY1 = (1/32)*RdMU2[:, None] + RdU4 - 1/16*RdVAR2[:, None]*c22 + RdXHAT2*c21[:, None] - c27[:, None]*dXHAT2 - 1/16*dVAR2[:, None]*(RMU2[:, None] - RY1)
+    # R{du1}[n, k] = [y1_nk > 0]*Rdy1_nk
+    RdU1 = RdY1*c19
+    # R{db1}[k] = Σ_{n=1..N} (Rdu1_nk)
+    Rdb1 = RdU1.sum(axis=0)
+    # R{dW1}[j, k] = Σ_{n=1..N} (Rdu1_nk*x_nj)
+    p88 = RdU1.T @ X
+    RdW1 = p88.T
+    return {"W1": RdW1, "b1": Rdb1, "gamma2": Rdgamma2, "beta2": Rdbeta2, "W3": RdW3, "b3": Rdb3, "gamma5": Rdgamma5, "beta5": Rdbeta5, "W6": RdW6, "b6": Rdb6, "W8": RdW8, "b8": Rdb8}
+
+
+def hvp(params, X, T, V):
+    """The Hessian of loss(params, X, T) times a direction V (a dict shaped like params), in training mode;
+    same keys and shapes as params. About the cost of two gradients; no Hessian is formed."""
+    X, T = _batch(X, T)
+    return _hvp(params, X, T, {key: np.asarray(V[key], dtype=DTYPE) for key in PARAM_KEYS})
+
+
 def _loss_and_gradients(params, X, T, grads, state=None):
     """(loss, grads) of a checked batch in training mode, the gradients written into `grads`; a given state's
     running statistics are updated from the batch's."""

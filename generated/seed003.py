@@ -144,6 +144,78 @@ def _backward(params, X, T, grads, Y2, Y1):
     return grads
 
 
+def _hvp(params, X, T, V):
+    """H·V by Pearlmutter's R-operator: the forward pass and the sweep, then R{·} = d/dε at ε = 0 of each of
+    their formulas along θ + εV, derived by sympy.diff; R{∂J/∂p} is (H V)_p."""
+    N = X.shape[0]
+    W1 = params["W1"]
+    b1 = params["b1"]
+    W2 = params["W2"]
+    b2 = params["b2"]
+    VW1 = V["W1"]
+    Vb1 = V["b1"]
+    VW2 = V["W2"]
+    Vb2 = V["b2"]
+    # layer 1 layer1 (dense): pre-activation u1[n, k] = b1_k + Σ_{j=1..d_0} (W1_jk*x_nj)  (u = y W + b)
+    p7 = X @ W1
+    U1 = b1 + p7
+    # layer 1 layer1 (dense): output y1[n, k] = f(u1[n, k]) = 1/(1 + exp(-u))
+    Y1 = _sigmoid(U1)
+    # layer 2 layer2 (dense): pre-activation u2[n, k] = b2_k + Σ_{j=1..d_1} (W2_jk*y1_nj)  (u = y W + b)
+    p8 = Y1 @ W2
+    U2 = b2 + p8
+    # layer 2 layer2 (dense): output y2[n, k] = f(u2[n, k]) = 1/(1 + exp(-u))
+    Y2 = _sigmoid(U2)
+    # (3) the output δ: ∂J/∂u2[n, k] = 1/N · δ[n, k], δ = (1 - y2_nk)*(-t_nk + y2_nk)*y2_nk
+    c0 = 1/N
+    c1 = Y2*(Y2 - 1)
+    dU2 = c0*c1*(T - Y2)
+    # ∂J/∂y1[n, k] = Σ_{r=1..d_2} (W2_kr*du2_nr)
+    dY1 = dU2 @ W2.T
+    # R{u1}[n, k] = Vb1_k + Σ_{j=1..d_0} (VW1_jk*x_nj)
+    p10 = X @ VW1
+    RU1 = Vb1 + p10
+    # R{y1}[n, k] = (1 - y1_nk)*Ru1_nk*y1_nk
+    c2 = Y1 - 1
+    c3 = Y1*c2
+    RY1 = -RU1*c3
+    # R{u2}[n, k] = Vb2_k + Σ_{j=1..d_1} (Ry1_nj*W2_jk + VW2_jk*y1_nj)
+    p11 = RY1 @ W2
+    p12 = Y1 @ VW2
+    RU2 = Vb2 + p11 + p12
+    # R{y2}[n, k] = (1 - y2_nk)*Ru2_nk*y2_nk
+    RY2 = -RU2*c1
+    # R{du2}[n, k] = (1 - y2_nk)*(-t_nk + y2_nk)*Ry2_nk/N + (1 - y2_nk)*Ry2_nk*y2_nk/N - (-t_nk + y2_nk)*Ry2_nk*y2_nk/N
+    c4 = 2*Y2
+    RdU2 = RY2*c0*(T*c4 - T - 3*Y2**2 + c4)
+    # R{db2}[k] = Σ_{n=1..N} (Rdu2_nk)
+    Rdb2 = RdU2.sum(axis=0)
+    # R{dW2}[j, k] = Σ_{n=1..N} (Rdu2_nk*y1_nj + Ry1_nj*du2_nk)
+    p14 = RdU2.T @ Y1
+    p15 = RY1.T @ dU2
+    RdW2 = p14.T + p15
+    # R{dy1}[n, k] = Σ_{r=1..d_2} (Rdu2_nr*W2_kr + VW2_kr*du2_nr)
+    p16 = RdU2 @ W2.T
+    p17 = dU2 @ VW2.T
+    RdY1 = p16 + p17
+    # R{du1}[n, k] = (1 - y1_nk)*Rdy1_nk*y1_nk + (1 - y1_nk)*Ry1_nk*dy1_nk - Ry1_nk*dy1_nk*y1_nk
+    c5 = RY1*dY1
+    RdU1 = -RdY1*c3 - Y1*c5 - c2*c5
+    # R{db1}[k] = Σ_{n=1..N} (Rdu1_nk)
+    Rdb1 = RdU1.sum(axis=0)
+    # R{dW1}[j, k] = Σ_{n=1..N} (Rdu1_nk*x_nj)
+    p19 = RdU1.T @ X
+    RdW1 = p19.T
+    return {"W1": RdW1, "b1": Rdb1, "W2": RdW2, "b2": Rdb2}
+
+
+def hvp(params, X, T, V):
+    """The Hessian of loss(params, X, T) times a direction V (a dict shaped like params), in training mode;
+    same keys and shapes as params. About the cost of two gradients; no Hessian is formed."""
+    X, T = _batch(X, T)
+    return _hvp(params, X, T, {key: np.asarray(V[key], dtype=DTYPE) for key in PARAM_KEYS})
+
+
 def _loss_and_gradients(params, X, T, grads, state=None):
     """(loss, grads) of a checked batch in training mode, the gradients written into `grads`; a given state's
     running statistics are updated from the batch's."""

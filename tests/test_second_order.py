@@ -7,17 +7,30 @@ the Hessian of a tiny instance from `sympy.diff` twice of the written-out loss.
 import random
 from dataclasses import replace
 
+import numpy as np
 import pytest
 import sympy as sp
 from hypothesis import given
-from test_graph_codegen import EXPENSIVE, SPECS, graphs
+from hypothesis import strategies as st
+from test_graph_codegen import (
+    EXPENSIVE,
+    SPECS,
+    TorchOps,
+    build,
+    graphs,
+    problem,
+    reference_forward,
+    reference_loss,
+    torch,
+)
 
+from codegen.gradcheck import load_module
 from derive.calculus.backward import backward
 from derive.calculus.graph_proof import Instance, WrittenLoss, elements_at, instance_sizes, leaves, random_point
 from derive.calculus.second_order import direction, direction_base, evaluate, prove_hvp, r_base, r_operator
 from derive.network.graph import Graph
 from derive.spec.loader import load_spec, parse_spec
-from tests.conftest import EXAMPLES
+from tests.conftest import EXAMPLES, ROOT
 
 
 def rop_of(text: str):
@@ -96,3 +109,69 @@ def test_hvp_directions_cover_every_parameter_element():
 def test_random_graphs_have_proven_hvp(text):
     proof = prove_hvp(rop_of(text), points=1)
     assert proof.ok, proof.summary()
+
+
+# ---------------------------------------------------------------- the generated module's hvp
+
+def central_hvp(module, params, X, T, V, h=1e-5):
+    """(∇J(θ + hV) - ∇J(θ - hV)) / 2h from the module's gradients."""
+    shifted = lambda sign: {k: params[k] + sign * h * V[k] for k in params}
+    plus, minus = module.gradients(shifted(1), X, T), module.gradients(shifted(-1), X, T)
+    return {k: (plus[k] - minus[k]) / (2 * h) for k in params}
+
+
+def torch_hvp(spec, params, X, T, V):
+    """H·V by PyTorch's double backward through the reference forward pass written from the definitions."""
+    tp = {k: torch.tensor(v, dtype=torch.float64, requires_grad=True) for k, v in params.items()}
+    J = reference_loss(spec, reference_forward(spec, tp, torch.tensor(X), TorchOps), torch.tensor(T), TorchOps)
+    keys = list(tp)
+    grads = torch.autograd.grad(J, [tp[k] for k in keys], create_graph=True)
+    dot = sum((g * torch.tensor(V[k])).sum() for g, k in zip(grads, keys))
+    return dict(zip(keys, (g.numpy() for g in torch.autograd.grad(dot, [tp[k] for k in keys], allow_unused=True,
+                                                                  materialize_grads=True))))
+
+
+def check_hvp(spec, module, seed=0, torch_too=True):
+    params, X, T = problem(spec, module, seed, 6)
+    rng = np.random.default_rng(seed + 100)
+    V = {k: rng.standard_normal(v.shape) for k, v in params.items()}
+    got = module.hvp(params, X, T, V)
+    assert list(got) == list(module.PARAM_KEYS)
+    want = central_hvp(module, params, X, T, V)
+    for k in params:
+        assert got[k].shape == params[k].shape and got[k].dtype == params[k].dtype
+        np.testing.assert_allclose(got[k], want[k], rtol=1e-5, atol=1e-6, err_msg=k)
+    if torch is not None and torch_too:
+        reference = torch_hvp(spec, params, X, T, V)
+        for k in params:
+            np.testing.assert_allclose(got[k], reference[k], rtol=1e-8, atol=1e-10, err_msg=k)
+
+
+@pytest.mark.parametrize("name", sorted(SPECS))
+def test_module_hvp_matches_differences_and_torch(name):
+    spec, _, module = build(SPECS[name])
+    check_hvp(spec, module)
+
+
+@pytest.mark.parametrize("path", EXAMPLES, ids=[p.stem for p in EXAMPLES])
+def test_generated_example_hvp(path):
+    spec = load_spec(path)
+    module = load_module(ROOT / "generated" / f"{path.stem}.py")
+    check_hvp(spec, module, torch_too=False)
+
+
+@EXPENSIVE
+@given(graphs(), st.integers(0, 3))
+def test_random_graph_modules_hvp(text, seed):
+    spec, _, module = build(text)
+    check_hvp(spec, module, seed)
+
+
+def test_hvp_with_slopes_in_u_is_proven_too():
+    """The module takes f' in u where the output form has no NumPy form (erf: erfinv); that R-operator is the
+    same Hessian."""
+    text = TINY.replace('activation = "tanh"', 'activation = { name = "e", expr = "erf(x)" }')
+    derivation = backward(Graph(parse_spec(text, "net.toml")))
+    rop = r_operator(derivation, frozenset({1, 2}))
+    assert not any(s.formula.has(sp.erfinv) for s in rop.forward + rop.backward)
+    assert prove_hvp(rop).ok

@@ -22,6 +22,7 @@ import sympy as sp
 from codegen.forms import CodegenError, activation_forms, array, domains, loss_expression, optimizer_call, relu_like
 from codegen.printer import helper_names, helper_source, print_lines, stabilize
 from derive.calculus.backward import GraphDerivation, backward, gradient_base
+from derive.calculus.second_order import direction_base, r_operator
 from derive.document.graph_text import text as graph_text
 from derive.network import indices as ix
 from derive.network.graph import Graph, LayerGraph, Tensor
@@ -101,6 +102,7 @@ class GraphPlan:
     optimizer: str
     optimizer_defaults: dict[str, dict[str, str]]
     forward_lines: list[str] = field(default_factory=list)
+    hvp: list[str] = field(default_factory=list)  # the body of _hvp(params, X, T, V)
 
     @property
     def param_keys(self) -> list[str]:
@@ -221,10 +223,10 @@ class GraphPlanner:
 
     # ------------------------------------------------------------ backward
 
-    def needed(self) -> list[str]:
-        """The gradients some parameter's gradient reads, in the order of the reverse sweep."""
+    def needed(self, roots: list[str] | None = None) -> list[str]:
+        """The gradients some parameter's gradient (or those of `roots`) reads, in the order of the reverse sweep."""
         want: set[str] = set()
-        stack = list(self.params)
+        stack = list(self.params if roots is None else roots)
         out = self.graph.layers[-1].pre.name
         while stack:
             name = stack.pop()
@@ -239,11 +241,12 @@ class GraphPlanner:
                     stack.append(self.gradient_of[base])
         return [name for name in self.derivation.gradients if name in want]
 
-    def backward(self, lower: Lowerer) -> list[Op]:
+    def backward(self, lower: Lowerer, names: list[str] | None = None) -> list[Op]:
+        """The ops of the gradients `names` (default: those the parameters' gradients need), in sweep order."""
         lower.ops = []
         out_layer = self.graph.layers[-1]
         layers_by_pre = {lg.pre.name: lg for lg in self.graph.layers}
-        for name in self.needed():
+        for name in self.needed() if names is None else names:
             target = self.grad(name)
             gradient = self.derivation.gradients[name]
             if name == out_layer.pre.name:
@@ -302,6 +305,54 @@ class GraphPlanner:
             lower.ops += [Comment(text + " (identity: no copy)"), Alias(target, dy)]
             return
         lower.ops += [Comment(text), Elementwise(target, dy.symbol * slope, {dy.symbol: dy, u.symbol: u, y.symbol: y})]
+
+    # ------------------------------------------------------------ second order
+
+    def hvp(self) -> list[str]:
+        """The body of `_hvp(params, X, T, V)`: the forward pass and the part of the sweep the R-operator reads,
+        then R{·} of the nodes and of the sweep (`derive.calculus.second_order`), ending in R{∂J/∂p} = (H V)_p."""
+        in_u = frozenset(lg.l for lg in self.graph.layers if not lg.activation.is_softmax
+                         and not activation_forms(lg.activation).derivative_in_y)
+        rop = r_operator(self.derivation, in_u)
+        steps = {s.of: s for s in (*rop.forward, *rop.backward)}
+        roots = [f"d{p.name}" for p in self.graph.params]
+        wanted = _closure(roots, steps, lambda base: base.startswith("R") and base[1:] in steps, lambda b: b[1:])
+        read = {e.base.label.name for name in wanted for e in steps[name].formula.atoms(sp.Indexed)}
+        plain = self.needed([self.gradient_of[b] for b in read if b in self.gradient_of])
+        for step in (*rop.forward, *rop.backward):
+            if step.of in wanted:
+                self.arrays[step.base.label.name] = Array(self.namer.claim("R" + self.arrays[step.of].name),
+                                                          step.tensor.indices, self._shape(step.tensor))
+        for p in self.graph.params:
+            self.arrays[direction_base(p.name).label.name] = Array(self.namer.claim("V" + self.arrays[p.name].name),
+                                                                   p.indices, self._shape(p))
+        lower = Lowerer(self.resolve, self.namer.fresh)
+        blocks = self.forward(lower)
+        self.backward(lower, [name for name in plain if name not in self.params])
+        for step in (*rop.forward, *rop.backward):
+            if step.of in wanted:
+                target = self.arrays[step.base.label.name]
+                lower.assign(target, self._numbers(step.formula), f"R{{{step.of}}}{_idx(step.tensor)} = "
+                                                                   f"{_plain(step.formula)}")
+        ops = share(lower.ops, self.namer.fresh, "c")
+        read = {a for op in [*ops, *(o for b in blocks for o in b.all_ops())] for a in op.reads()}
+        for op in (o for b in blocks for o in b.all_ops()):
+            if isinstance(op, Softmax) and op.lse not in read:
+                op.lse = Array("_", op.lse.axes, op.lse.shape)  # the loss is not computed here
+        loads = self._loads([op for b in blocks for op in b.all_ops()] + ops)
+        directions = [Load(self.arrays[direction_base(p.name).label.name], f'V["{p.name}"]')
+                      for p in self.graph.params if self.arrays[direction_base(p.name).label.name] in
+                      {a for op in ops for a in op.reads()}]
+        renderer = NumpyRenderer()
+        lines = ["state = None  # training mode: batch norm uses the batch's statistics"] \
+            if any(b.condition for b in blocks) else []
+        if any(_uses_batch(op) for b in blocks for op in b.all_ops()) or any(_uses_batch(op) for op in ops):
+            lines.append("N = X.shape[0]")
+        lines += renderer.lines([*loads, *directions])
+        lines += render_blocks(renderer, blocks)
+        lines += renderer.lines(ops)
+        returned = ", ".join(f'"{p.name}": {self.arrays[f"Rd{p.name}"].name}' for p in self.graph.params)
+        return [*lines, f"return {{{returned}}}"]
 
     # ------------------------------------------------------------ module
 
@@ -431,6 +482,22 @@ def _idx(tensor: Tensor) -> str:
     return "[" + ", ".join(a.name for a in tensor.indices) + "]" if tensor.indices else ""
 
 
+def _closure(roots, steps: dict, is_step, name_of) -> set[str]:
+    """The steps `roots` and every step their formulas read, transitively."""
+    found: set[str] = set()
+    stack = list(roots)
+    while stack:
+        name = stack.pop()
+        if name in found:
+            continue
+        found.add(name)
+        for e in steps[name].formula.atoms(sp.Indexed):
+            base = e.base.label.name
+            if is_step(base):
+                stack.append(name_of(base))
+    return found
+
+
 def _uses_batch(op: Op) -> bool:
     """Reads N: in its formula, or in the shape a formula that misses some axes is broadcast to."""
     if not isinstance(op, Elementwise):
@@ -444,6 +511,7 @@ def plan_graph(spec: Spec, dtype: str | None = None) -> GraphPlan:
     planner = GraphPlanner(spec, dtype)
     plan = planner.plan()
     plan.forward_lines = render_blocks(planner.renderer, plan.forward)
+    plan.hvp = planner.hvp()
     return plan
 
 

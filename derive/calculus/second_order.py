@@ -16,11 +16,15 @@ from dataclasses import dataclass
 
 import sympy as sp
 
+from derive.calculus import deltas
 from derive.calculus.backward import GraphDerivation, gradient_base, head_gradient
 from derive.calculus.graph_proof import DIGITS, Instance, WrittenLoss, elements_at, instance_sizes, random_point
+from derive.calculus.rules import SoftmaxRule, d
+from derive.network import indices as ix
 from derive.network.graph import Graph, Tensor
+from derive.spec import catalog
 
-EPSILON = sp.Dummy("epsilon")
+EPSILON = sp.Dummy("epsilon", real=True)
 
 
 def r_base(name: str) -> sp.IndexedBase:
@@ -61,46 +65,93 @@ class ROperator:
 
 
 def r_of(expr: sp.Expr, moving: dict[sp.IndexedBase, sp.IndexedBase]) -> sp.Expr:
-    """R{expr}: every element A[i] of a base in `moving` shifted by ε·R{A}[i], differentiated in ε at 0."""
+    """R{expr}: every element A[i] of a base in `moving` shifted by ε·R{A}[i], differentiated in ε at 0.
+
+    The elements are taken real while differentiating (SymPy differentiates |a| and sign(a) only for real a);
+    sign'(a) = 2δ(a) is zero away from the kink, as ReLU's second derivative is: the Hessian almost everywhere.
+    """
     if not expr.has(*moving):
         return sp.Integer(0)
-    shifted = expr.replace(lambda e: isinstance(e, sp.Indexed) and e.base in moving,
-                           lambda e: e + EPSILON * moving[e.base][e.indices])
-    return sp.diff(shifted, EPSILON).xreplace({EPSILON: 0})
+    real: dict[sp.IndexedBase, sp.IndexedBase] = {}
+
+    def real_base(base: sp.IndexedBase) -> sp.IndexedBase:
+        return real.setdefault(base, sp.IndexedBase(base.label.name, real=True))
+
+    def shift(e: sp.Indexed) -> sp.Expr:
+        element = real_base(e.base)[e.indices]
+        return element + EPSILON * real_base(moving[e.base])[e.indices] if e.base in moving else element
+
+    shifted = expr.replace(lambda e: isinstance(e, sp.Indexed), shift)
+    result = sp.diff(shifted, EPSILON).subs(EPSILON, 0).replace(lambda e: isinstance(e, sp.DiracDelta),
+                                                                 lambda e: sp.Integer(0))
+    return result.xreplace({r: plain for plain, r in real.items()})
 
 
-def r_operator(derivation: GraphDerivation) -> ROperator:
+def r_operator(derivation: GraphDerivation, in_u: frozenset[int] = frozenset()) -> ROperator:
+    """R{·} of every node and every formula of the sweep. For the layers in `in_u` the activation's derivative
+    is taken in u (f'(u)) rather than in the outputs (erf's output form needs erfinv, which NumPy lacks)."""
     graph = derivation.graph
     moving: dict[sp.IndexedBase, sp.IndexedBase] = {p.base: direction_base(p.name) for p in graph.params}
     forward = []
     for node in graph.nodes:
-        formula = _activation(graph, node, moving)
+        formula = _activation(graph, node, moving, in_u)
         if formula is None:
             formula = r_of(node.expr, moving)
         forward.append(RStep(node.name, r_base(node.name), node, node.expr, formula))
         moving[node.base] = r_base(node.name)
     out = graph.layers[-1].pre
-    head = head_gradient(derivation)
+    head = _slope_in_u(graph, out, head_gradient(derivation), in_u)
     backward = [RStep(f"d{out.name}", r_base(f"d{out.name}"), out, head, r_of(head, moving))]
     moving[gradient_base(out.name)] = r_base(f"d{out.name}")
     for name, gradient in derivation.gradients.items():
         if name == out.name:
             continue
         base = gradient_base(name)
-        formula = r_of(gradient.expr, moving)
+        formula = r_of(_slope_in_u(graph, gradient.tensor, gradient.expr, in_u), moving)
         backward.append(RStep(base.label.name, r_base(base.label.name), gradient.tensor, gradient.expr, formula))
         moving[base] = r_base(base.label.name)
     return ROperator(derivation, forward, backward)
 
 
-def _activation(graph: Graph, node: Tensor, moving: dict) -> sp.Expr | None:
-    """R{y} = f'(u) R{u} for an elementwise activation y = f(u), with f' in the output form the sweep uses
-    (σ' = y(1 - y)); None for any other node."""
+def _slope_in_u(graph: Graph, tensor: Tensor, expr: sp.Expr, in_u) -> sp.Expr:
+    """∂J/∂u = (∂J/∂y) f'(·) of a layer in `in_u` (the output layer's δ too) with f' in u: the output form
+    divided out (SymPy cancels the common factors of the product) and the derivative put in."""
+    layer = next((lg for lg in graph.layers if lg.pre is tensor), None)
+    if layer is None or layer.l not in in_u or layer.activation.is_softmax:
+        return expr
+    act, u, y = layer.activation, layer.pre.element, layer.output.element
+    form = act.dydu(u, y)
+    result = expr / form * act.derivative.xreplace({catalog.x: u})
+    only_in_form = {f.func for f in form.atoms(sp.Function)} - {f.func for f in act.derivative.atoms(sp.Function)}
+    if any(f.func in only_in_form for f in result.atoms(sp.Function)):
+        return expr  # not a factor of the product after all: kept as derived
+    return result
+
+
+def _activation(graph: Graph, node: Tensor, moving: dict, in_u=frozenset()) -> sp.Expr | None:
+    """R{y} of a layer's output through its activation's derivative in the outputs, as the sweep uses it:
+    f'(u) R{u} with σ' = y(1 - y) for an elementwise f; for softmax Σ_r ∂y_k/∂u_r R{u_r} with the notes'
+    Jacobian y_k([k = r] - y_r), its delta eliminated (no exp(u) that could overflow). None for other nodes."""
     layer = graph.layer_of(node)
-    if layer is None or node is not layer.output or layer.activation.is_softmax:
+    if layer is None or node is not layer.output:
         return None
-    u, y = layer.pre.element, node.element
-    return layer.activation.dydu(u, y) * moving[layer.pre.base][layer.pre.indices]
+    pre = layer.pre
+    ru = moving[pre.base]
+    act = layer.activation
+    if not act.is_softmax:
+        slope = act.derivative.xreplace({catalog.x: pre.element}) if layer.l in in_u else \
+            act.dydu(pre.element, node.element)
+        return slope * ru[pre.indices]
+    n, k = node.indices
+    r = sp.Dummy("r", integer=True, positive=True)
+    jacobian = SoftmaxRule(layer.l, d(node.base[k], pre.base[r]), node.base, k, r).rhs  # ∂y_k/∂u_r, per sample
+    jacobian = jacobian.replace(lambda e: isinstance(e, sp.Indexed) and len(e.indices) == 1,
+                                lambda e: e.base[n, e.indices[0]])
+    size = node.shape[-1]
+    chain = sp.Sum(jacobian * ru[n, r], (r, 1, size))
+    result, _ = deltas.eliminate(chain, {n: (sp.Integer(1), node.shape[0]), k: (sp.Integer(1), size)})
+    summed = {v for e in sp.preorder_traversal(result) if isinstance(e, sp.Sum) for v in e.variables}
+    return result.xreplace({v: ix.r for v in summed if isinstance(v, sp.Dummy)})
 
 
 # ------------------------------------------------------------------ proof
