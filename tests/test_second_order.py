@@ -175,3 +175,20 @@ def test_hvp_with_slopes_in_u_is_proven_too():
     rop = r_operator(derivation, frozenset({1, 2}))
     assert not any(s.formula.has(sp.erfinv) for s in rop.forward + rop.backward)
     assert prove_hvp(rop).ok
+
+
+def test_gradcheck_checks_hvp_and_catches_a_wrong_one(tmp_path):
+    import io
+
+    from codegen.gradcheck import main_gradcheck
+    from codegen.render import generate
+
+    source = generate(parse_spec(TINY, "tiny.toml"))
+    good, bad = tmp_path / "good.py", tmp_path / "bad.py"
+    good.write_text(source)
+    assert 'return {"W1": RdW1,' in source
+    bad.write_text(source.replace('return {"W1": RdW1,', 'return {"W1": 1.01 * RdW1,'))
+    out = io.StringIO()
+    assert main_gradcheck(str(good), 1e-5, 0, out=out) == 0 and "H·V" in out.getvalue()
+    out = io.StringIO()
+    assert main_gradcheck(str(bad), 1e-5, 0, out=out) == 1 and out.getvalue().strip().endswith("FAILED")
