@@ -192,3 +192,10 @@ def test_gradcheck_checks_hvp_and_catches_a_wrong_one(tmp_path):
     assert main_gradcheck(str(good), 1e-5, 0, out=out) == 0 and "H·V" in out.getvalue()
     out = io.StringIO()
     assert main_gradcheck(str(bad), 1e-5, 0, out=out) == 1 and out.getvalue().strip().endswith("FAILED")
+
+
+def test_module_hvp_of_a_scaled_kink():
+    """relu(pi x): its slope in the outputs has a zero branch, so it is not divided out (once a 1/0 in codegen)."""
+    text = TINY.replace('activation = "tanh"', 'activation = { name = "f", expr = "relu(pi * x)" }')
+    spec, _, module = build(text)
+    check_hvp(spec, module, torch_too=False)  # the reference forward pass knows the catalog's names only

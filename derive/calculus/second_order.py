@@ -123,8 +123,8 @@ def _slope_in_u(graph: Graph, tensor: Tensor, expr: sp.Expr, in_u) -> sp.Expr:
     form = act.dydu(u, y)
     result = expr / form * act.derivative.xreplace({catalog.x: u})
     only_in_form = {f.func for f in form.atoms(sp.Function)} - {f.func for f in act.derivative.atoms(sp.Function)}
-    if any(f.func in only_in_form for f in result.atoms(sp.Function)):
-        return expr  # not a factor of the product after all: kept as derived
+    if any(f.func in only_in_form for f in result.atoms(sp.Function)) or result.has(sp.zoo, sp.nan, sp.oo):
+        return expr  # not a factor of the product after all (or a branch of it is zero): kept as derived
     return result
 
 
