@@ -18,7 +18,15 @@ import sympy as sp
 
 from derive.calculus import deltas
 from derive.calculus.backward import GraphDerivation, gradient_base, head_gradient
-from derive.calculus.graph_proof import DIGITS, Instance, WrittenLoss, elements_at, instance_sizes, random_point
+from derive.calculus.graph_proof import (
+    DIGITS,
+    GraphProof,
+    Instance,
+    WrittenLoss,
+    elements_at,
+    instance_sizes,
+    random_point,
+)
 from derive.calculus.rules import SoftmaxRule, d
 from derive.network import indices as ix
 from derive.network.graph import Graph, Tensor
@@ -160,21 +168,13 @@ H_STEP = sp.Float(10, DIGITS) ** -14  # central differences of the direct gradie
 HVP_TOLERANCE = sp.Float(10, DIGITS) ** -18  # truncation ~h² ≈ 1e-28, rounding ~10^-DIGITS / h ≈ 1e-26
 
 
-@dataclass
-class HvpProof:
-    sizes: dict
-    checked: int
-    worst: float
-    failures: list[str]
-
-    @property
-    def ok(self) -> bool:
-        return not self.failures
+class HvpProof(GraphProof):
+    """The proof of H·V: the same record as the gradient's proof, its own verdict line."""
 
     def summary(self) -> str:
-        shown = ", ".join(f"{s}={v}" for s, v in self.sizes.items())
         if not self.ok:
-            return f"FAILED on the instance {shown}: {self.failures[0]}"
+            return super().summary()
+        shown = ", ".join(f"{s}={v}" for s, v in self.sizes.items())
         return (f"proven: {self.checked} elements of H·V (every parameter) agree with the directional derivative "
                 f"of the directly differentiated gradient on the instance {shown}, at two points and directions")
 
@@ -199,7 +199,7 @@ def prove_hvp(rop: ROperator, points: int = 2, seed: int = 0) -> HvpProof:
     written-out loss gives (nothing of the derivation used): (∇J(θ + hV) - ∇J(θ - hV)) / 2h in 40 digits."""
     graph = rop.graph
     sizes = instance_sizes(graph)
-    proof = HvpProof({s: sizes[s] for s in sorted(sizes, key=str)}, 0, 0.0, [])
+    proof = HvpProof({s: sizes[s] for s in sorted(sizes, key=str)}, 0, 0.0)
     rng = random.Random(seed)
     loss = WrittenLoss(graph, sizes)
     for _ in range(points):
