@@ -335,19 +335,19 @@ class GraphPlanner:
                 lower.assign(target, self._numbers(step.formula), f"R{{{step.of}}}{_idx(step.tensor)} = "
                                                                    f"{_plain(step.formula)}")
         ops = share(lower.ops, self.namer.fresh, "c")
-        read = {a for op in [*ops, *(o for b in blocks for o in b.all_ops())] for a in op.reads()}
-        for op in (o for b in blocks for o in b.all_ops()):
-            if isinstance(op, Softmax) and op.lse not in read:
+        every = [*(op for b in blocks for op in b.all_ops()), *ops]
+        used = {a for op in every for a in op.reads()}
+        for op in every:
+            if isinstance(op, Softmax) and op.lse not in used:
                 op.lse = Array("_", op.lse.axes, op.lse.shape)  # the loss is not computed here
-        loads = self._loads([op for b in blocks for op in b.all_ops()] + ops)
-        directions = [Load(self.arrays[direction_base(p.name).label.name], f'V["{p.name}"]')
-                      for p in self.graph.params if self.arrays[direction_base(p.name).label.name] in
-                      {a for op in ops for a in op.reads()}]
+        directions = [Load(v, f'V["{p.name}"]') for p in self.graph.params
+                      if (v := self.arrays[direction_base(p.name).label.name]) in used]
         renderer = NumpyRenderer()
         lines = ["state = None  # training mode: batch norm uses the batch's statistics"] \
             if any(b.condition for b in blocks) else []
-        if any(_uses_batch(op) for b in blocks for op in b.all_ops()) or any(_uses_batch(op) for op in ops):
+        if any(_uses_batch(op) for op in every):
             lines.append("N = X.shape[0]")
+        loads = self._loads(every)
         lines += renderer.lines([*loads, *directions])
         lines += render_blocks(renderer, blocks)
         lines += renderer.lines(ops)
