@@ -171,7 +171,7 @@ def domains(spec: Spec) -> list[str]:
 
 def optimizer_call(spec: Spec) -> str:
     classes = {"sgd": "SGD", "momentum": "Momentum", "nesterov": "Nesterov", "adagrad": "AdaGrad",
-               "rmsprop": "RMSProp", "adam": "Adam"}
+               "rmsprop": "RMSProp", "adam": "Adam", "lm": "LevenbergMarquardt"}
     opt = spec.train.optimizer
-    args = [f"lr={opt.lr!r}", *(f"{key}={value!r}" for key, value in opt.params)]
+    args = [*([f"lr={opt.lr!r}"] if opt.lr is not None else []), *(f"{key}={value!r}" for key, value in opt.params)]
     return f"{classes[opt.name]}({', '.join(args)})"

@@ -176,6 +176,36 @@ def check_hvp(module: ModuleType, *, seed: int = 0, samples: int = 8, eps: float
             module.DTYPE = saved
 
 
+def check_jacobian(module: ModuleType, *, seed: int = 0, samples: int = 8, eps: float = 1e-6, per_param: int = 40) -> float:
+    """jacobian(params, X) against central differences of forward at up to `per_param` elements of each parameter
+    (drawn with the seed): max |analytic - numeric| / max |numeric| (NaN when something is not finite)."""
+    saved = getattr(module, "DTYPE", None)
+    module.DTYPE = np.float64
+    try:
+        params, X, _ = random_problem(module, seed, samples)
+        got = module.jacobian(params, X)
+        worst, scale = 0.0, 1e-12
+        rng = np.random.default_rng(seed + 3)
+        for key, value in params.items():
+            every = list(np.ndindex(value.shape))
+            picks = sorted(rng.choice(len(every), min(per_param, len(every)), replace=False))
+            for index in (every[i] for i in picks):
+                shifted = {k: v.copy() for k, v in params.items()}
+                shifted[key][index] += eps
+                plus = module.forward(shifted, X)
+                shifted[key][index] -= 2 * eps
+                numeric = (plus - module.forward(shifted, X)) / (2 * eps)
+                analytic = np.asarray(got[key][(slice(None), slice(None), *index)], dtype=np.float64)
+                if not (np.isfinite(numeric).all() and np.isfinite(analytic).all()):
+                    return float("nan")
+                worst = max(worst, float(np.abs(analytic - numeric).max(initial=0.0)))
+                scale = max(scale, float(np.abs(numeric).max(initial=0.0)))
+        return worst / scale
+    finally:
+        if saved is not None:
+            module.DTYPE = saved
+
+
 def main_gradcheck(path: str, tol: float, seed: int, out=None) -> int:
     out = out or sys.stdout
     module = load_module(path)
@@ -194,6 +224,12 @@ def main_gradcheck(path: str, tol: float, seed: int, out=None) -> int:
         error = check_hvp(module, seed=seed)
         print(f"   H·V  {'all':>4} entries  max rel error {error:.2e}  (hvp against central differences of "
               "gradients along a random direction)", file=out)
+        ok = ok and error <= tol
+        worst = max(worst, error) if np.isfinite(error) else float("nan")
+    if hasattr(module, "jacobian"):  # none where a layer couples the samples
+        error = check_jacobian(module, seed=seed)
+        print(f"      J  {40:>4} per key  max rel error {error:.2e}  (jacobian against central differences of "
+              "forward)", file=out)
         ok = ok and error <= tol
         worst = max(worst, error) if np.isfinite(error) else float("nan")
     verdict = "OK" if ok else "FAILED"

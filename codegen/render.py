@@ -31,6 +31,7 @@ def _environment() -> jinja2.Environment:
         autoescape=False,
     )
     env.filters["pyrepr"] = repr
+    env.filters["docstring"] = docstring_text
     return env
 
 
@@ -72,6 +73,7 @@ def render(plan: GraphPlan) -> str:
         "batch_size": spec.train.batch_size,
         "with_state": True,  # fit(..., state=None) for every graph module (DESIGN.md 10.2)
         "with_rng": False,
+        "with_lm": plan.jacobian is not None,
     }
     return _environment().get_template("module.py.j2").render(**context)
 

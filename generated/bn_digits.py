@@ -342,6 +342,22 @@ def hvp(params, X, T, V):
     return _hvp(params, X, T, {key: np.asarray(V[key], dtype=DTYPE) for key in PARAM_KEYS})
 
 
+
+
+def hessian(params, X, T):
+    """The Hessian of loss(params, X, T), a (P, P) matrix over the flat layout _LAYOUT (P = _SIZE): column i is
+    H e_i by the R-operator (_hvp), so P products, each about two gradients: for small nets."""
+    X, T = _batch(X, T)
+    H = np.empty((_SIZE, _SIZE), dtype=np.result_type(X, *(params[key] for key in PARAM_KEYS)))
+    e = np.zeros(_SIZE, dtype=DTYPE)
+    for i in range(_SIZE):
+        e[i] = 1
+        column = _hvp(params, X, T, _views(e))
+        H[:, i] = np.concatenate([column[key].ravel() for key in PARAM_KEYS])
+        e[i] = 0
+    return H
+
+
 def _loss_and_gradients(params, X, T, grads, state=None):
     """(loss, grads) of a checked batch in training mode, the gradients written into `grads`; a given state's
     running statistics are updated from the batch's."""
@@ -597,10 +613,23 @@ def fit(params, X, T, *, epochs=40, batch_size=32, optimizer=None, shuffle=True,
     A given `state` (init_state()) is updated in place by every minibatch.
     Every step writes its gradients into the same flat buffer, so the dict that optimizer.step receives
     is overwritten by the next step (an optimiser that keeps gradients must copy them).
+    A full-batch optimiser (`full_batch = True`: LevenbergMarquardt) takes one step an epoch on all samples,
+    and training ends early when it has `stopped`.
     """
     X, T = _batch(X, T)
     if optimizer is None:
         optimizer = Adam(lr=0.002, beta1=0.9, beta2=0.999, eps=1e-08)
+    if getattr(optimizer, "full_batch", False):
+        history = []
+        for epoch in range(1, epochs + 1):
+            history.append(optimizer.step(params, X, T))
+            if callback is not None:
+                callback(epoch, history[-1])
+            if verbose:
+                print(f"epoch {epoch}/{epochs}  loss {history[-1]:.6g}")
+            if optimizer.stopped:
+                break
+        return history
     rng = np.random.default_rng(seed)
     n = X.shape[0]
     grads = _new_gradients(params, X)

@@ -216,6 +216,111 @@ def hvp(params, X, T, V):
     return _hvp(params, X, T, {key: np.asarray(V[key], dtype=DTYPE) for key in PARAM_KEYS})
 
 
+
+# Where the Gauss-Newton matrix takes the loss's curvature: "u", the output layer's pre-activations, where the
+# derived Hessian of a sample's loss holds no target (softmax with cross entropy, sigmoid with binary cross
+# entropy, identity with squared error), else "y", its outputs.
+GAUSS_NEWTON_AT = 'u'
+
+
+def _jacobian(params, X, at="y"):
+    """∂y[n, o]/∂p of every output unit o of every sample n (at = "u": of the output layer's pre-activations):
+    each output unit backpropagated on its own, the reverse sweep started from ∂y_no/∂u_nk instead of the
+    loss's δ (`derive.calculus.jacobian`), each sample's part kept. Returns ({key: (N, n_out, *shape)}, the
+    output layer's (Y, U))."""
+    N = X.shape[0]
+    W1 = params["W1"]
+    b1 = params["b1"]
+    W2 = params["W2"]
+    b2 = params["b2"]
+    EYE10 = np.eye(10, dtype=DTYPE)
+    # layer 1 layer1 (dense): pre-activation u1[n, k] = b1_k + Σ_{j=1..d_0} (W1_jk*x_nj)  (u = y W + b)
+    p20 = X @ W1
+    U1 = b1 + p20
+    # layer 1 layer1 (dense): output y1[n, k] = f(u1[n, k]) = (u if u > 0; 0 otherwise)
+    Y1 = np.maximum(U1, 0)
+    # layer 2 layer2 (dense): pre-activation u2[n, k] = b2_k + Σ_{j=1..d_1} (W2_jk*y1_nj)  (u = y W + b)
+    p21 = Y1 @ W2
+    U2 = b2 + p21
+    # layer 2 layer2 (dense): output y2[n, k] = softmax(u2)_k = exp(u_k) / Σ_r exp(u_r) (the row maximum subtracted)
+    Y2, _ = _softmax(U2)
+    if at == "u":
+        # at u: ∂u2[n, o]/∂u2[n, k] = [o = k]
+        JU2 = np.broadcast_to(EYE10.T, (N, 10, 10)).astype(DTYPE)
+    else:
+        # ∂y2[n, o]/∂u2[n, k] = ([k = o] - y2_nk)*y2_no
+        JU2 = Y2[:, :, None]*(EYE10.T - Y2[:, None, :])
+    # ∂y[n, o]/∂b2 = Jb2[n, o, k] = Ju2_nok
+    Jb2 = JU2
+    # ∂y[n, o]/∂W2 = JW2[n, o, j, k] = Ju2_nok*y1_nj
+    JW2 = JU2[:, :, None, :]*Y1[:, None, :, None]
+    # ∂y[n, o]/∂y1 = Jy1[n, o, k] = Σ_{r=1..d_2} (Ju2_nor*W2_kr)
+    JY1 = np.einsum("abc,dc->abd", JU2, W2)
+    # ∂y[n, o]/∂u1 = Ju1[n, o, k] = [y1_nk > 0]*Jy1_nok
+    JU1 = JY1*(Y1[:, None, :] > 0)
+    # ∂y[n, o]/∂b1 = Jb1[n, o, k] = Ju1_nok
+    Jb1 = JU1
+    # ∂y[n, o]/∂W1 = JW1[n, o, j, k] = Ju1_nok*x_nj
+    JW1 = JU1[:, :, None, :]*X[:, None, :, None]
+    return {"W1": JW1, "b1": Jb1, "W2": JW2, "b2": Jb2}, (Y2, U2)
+
+
+def _curvature(Y2, U2, T):
+    """H, the Hessian of one sample's loss in the output layer's u, derived:
+    H[n, k, r] = [k = r]*y2_nr - y2_nk*y2_nr."""
+    EYE10 = np.eye(10, dtype=DTYPE)
+    H = Y2[:, None, :]*(EYE10 - Y2[:, :, None])
+    return H
+
+
+def jacobian(params, X):
+    """∂y[n, o]/∂p for every parameter: key -> array of shape (N, n_out, *params[key].shape)."""
+    return _jacobian(params, _batch(X))[0]
+
+
+def _gauss_newton_parts(params, X, T):
+    """(J, H): ∂u[n, o]/∂θ of the output layer as one (N, n_out, P) array over the flat layout, and the
+    curvature H of each sample's loss there."""
+    J, outputs = _jacobian(params, X, GAUSS_NEWTON_AT)
+    flat = np.concatenate([J[key].reshape(X.shape[0], LAYER_SIZES[-1], -1) for key in PARAM_KEYS], axis=2)
+    return flat, _curvature(*outputs, T)
+
+
+def gauss_newton_vector(params, X, V, T=None):
+    """G V for the Gauss-Newton matrix of loss(params, X, T): G = (1/N) Σ_n J_nᵀ H_n J_n, J_n = ∂u_n/∂θ of the
+    output layer and H_n the Hessian of sample n's loss in u (_curvature); the term of the Hessian
+    with the second derivatives of the outputs is dropped, so G is positive semi-definite where H_n is.
+T is not read (this H holds no target). Same keys and shapes as params."""
+    X = _batch(X)
+    J, H = _gauss_newton_parts(params, X, T)
+    v = np.concatenate([np.asarray(V[key], dtype=DTYPE).ravel() for key in PARAM_KEYS])
+    Jv = J @ v
+    HJv = np.einsum("nkr,nr->nk", H, Jv)
+    return _views(np.einsum("nkp,nk->p", J, HJv) / X.shape[0])
+
+
+def _gauss_newton_factor(J, H):
+    """A, shape (N·n_out, P), with AᵀA = Σ_n J_nᵀ H_n J_n: each sample's rows scaled by a square root of H_n
+    (negative curvature, which a convex loss has none of, clipped to zero)."""
+    w, Q = np.linalg.eigh(H)
+    A = np.sqrt(np.maximum(w, 0))[:, :, None] * (Q.transpose(0, 2, 1) @ J)
+    return A.reshape(-1, J.shape[2])
+
+
+def hessian(params, X, T):
+    """The Hessian of loss(params, X, T), a (P, P) matrix over the flat layout _LAYOUT (P = _SIZE): column i is
+    H e_i by the R-operator (_hvp), so P products, each about two gradients: for small nets."""
+    X, T = _batch(X, T)
+    H = np.empty((_SIZE, _SIZE), dtype=np.result_type(X, *(params[key] for key in PARAM_KEYS)))
+    e = np.zeros(_SIZE, dtype=DTYPE)
+    for i in range(_SIZE):
+        e[i] = 1
+        column = _hvp(params, X, T, _views(e))
+        H[:, i] = np.concatenate([column[key].ravel() for key in PARAM_KEYS])
+        e[i] = 0
+    return H
+
+
 def _loss_and_gradients(params, X, T, grads, state=None):
     """(loss, grads) of a checked batch in training mode, the gradients written into `grads`; a given state's
     running statistics are updated from the batch's."""
@@ -456,6 +561,64 @@ class Adam(_Optimizer):
         p -= buf
 
 
+class LevenbergMarquardt:
+    """Levenberg-Marquardt (Hagan & Menhaj 1994; the defaults of MATLAB's trainlm), on the whole batch:
+    Δθ = -(G + μI)⁻¹ g, G = AᵀA the Gauss-Newton matrix and g the gradient of the sum over samples of the loss
+    (trainlm's sum of squared errors, for squared error). After a step that lowers the loss μ <- mu_dec μ;
+    otherwise (a singular or non-finite system too) μ <- mu_inc μ and the step is tried again; beyond mu_max
+    the parameters stay where they were and `stopped` is set. The system is solved by Cholesky: the P×P one,
+    or the smaller R×R one (R = N·n_out rows of A) when R < P, (AᵀA + μI)⁻¹ g = (g - Aᵀ(AAᵀ + μI)⁻¹ A g) / μ;
+    never an explicit inverse. Used by fit with full batches: step(params, X, T) returns the loss before it."""
+
+    full_batch = True
+
+    def __init__(self, mu=0.001, mu_dec=0.1, mu_inc=10.0, mu_max=10000000000.0):
+        self.mu, self.mu_dec, self.mu_inc, self.mu_max = float(mu), float(mu_dec), float(mu_inc), float(mu_max)
+        self.stopped = False
+
+    def step(self, params, X, T):
+        X, T = _batch(X, T)
+        E, grads = _loss_and_gradients(params, X, T, _new_gradients(params, X))
+        J, H = _gauss_newton_parts(params, X, T)
+        A = _gauss_newton_factor(J, H).astype(np.float64)
+        scale = X.shape[0]  # the gradient of the sum over samples
+        g = np.concatenate([grads[key].ravel() for key in PARAM_KEYS]).astype(np.float64) * scale
+        start = {key: params[key].copy() for key in PARAM_KEYS}
+        while self.mu <= self.mu_max:
+            delta = self._solve(A, g)
+            if delta is not None:
+                for key, shape, begin, end in _LAYOUT:
+                    params[key][...] = start[key] + delta[begin:end].reshape(shape)
+                trial = loss(params, X, T)
+                if np.isfinite(trial) and trial < E:
+                    self.mu = max(self.mu * self.mu_dec, 1e-20)
+                    return E
+            self.mu *= self.mu_inc
+        for key in PARAM_KEYS:
+            params[key][...] = start[key]
+        self.stopped = True
+        return E
+
+    def _solve(self, A, g):
+        """-(AᵀA + μI)⁻¹ g by Cholesky, or None when the system is not positive definite or not finite."""
+        rows, size = A.shape
+        try:
+            if rows < size:
+                M = A @ A.T
+                M.flat[::rows + 1] += self.mu
+                L = np.linalg.cholesky(M)
+                z = np.linalg.solve(L.T, np.linalg.solve(L, A @ g))
+                delta = -(g - A.T @ z) / self.mu
+            else:
+                M = A.T @ A
+                M.flat[::size + 1] += self.mu
+                L = np.linalg.cholesky(M)
+                delta = -np.linalg.solve(L.T, np.linalg.solve(L, g))
+        except np.linalg.LinAlgError:
+            return None
+        return delta if np.isfinite(delta).all() else None
+
+
 def fit(params, X, T, *, epochs=40, batch_size=32, optimizer=None, shuffle=True, seed=0,
         callback=None, verbose=False, state=None):
     """Minibatch training, updating params in place; returns the loss of each epoch.
@@ -467,10 +630,23 @@ def fit(params, X, T, *, epochs=40, batch_size=32, optimizer=None, shuffle=True,
     A given `state` (init_state()) is updated in place by every minibatch.
     Every step writes its gradients into the same flat buffer, so the dict that optimizer.step receives
     is overwritten by the next step (an optimiser that keeps gradients must copy them).
+    A full-batch optimiser (`full_batch = True`: LevenbergMarquardt) takes one step an epoch on all samples,
+    and training ends early when it has `stopped`.
     """
     X, T = _batch(X, T)
     if optimizer is None:
         optimizer = Adam(lr=0.002, beta1=0.9, beta2=0.999, eps=1e-08)
+    if getattr(optimizer, "full_batch", False):
+        history = []
+        for epoch in range(1, epochs + 1):
+            history.append(optimizer.step(params, X, T))
+            if callback is not None:
+                callback(epoch, history[-1])
+            if verbose:
+                print(f"epoch {epoch}/{epochs}  loss {history[-1]:.6g}")
+            if optimizer.stopped:
+                break
+        return history
     rng = np.random.default_rng(seed)
     n = X.shape[0]
     grads = _new_gradients(params, X)

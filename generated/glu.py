@@ -328,6 +328,136 @@ def hvp(params, X, T, V):
     return _hvp(params, X, T, {key: np.asarray(V[key], dtype=DTYPE) for key in PARAM_KEYS})
 
 
+
+# Where the Gauss-Newton matrix takes the loss's curvature: "u", the output layer's pre-activations, where the
+# derived Hessian of a sample's loss holds no target (softmax with cross entropy, sigmoid with binary cross
+# entropy, identity with squared error), else "y", its outputs.
+GAUSS_NEWTON_AT = 'u'
+
+
+def _jacobian(params, X, at="y"):
+    """∂y[n, o]/∂p of every output unit o of every sample n (at = "u": of the output layer's pre-activations):
+    each output unit backpropagated on its own, the reverse sweep started from ∂y_no/∂u_nk instead of the
+    loss's δ (`derive.calculus.jacobian`), each sample's part kept. Returns ({key: (N, n_out, *shape)}, the
+    output layer's (Y, U))."""
+    N = X.shape[0]
+    W1 = params["W1"]
+    b1 = params["b1"]
+    v2 = params["v2"]
+    g2 = params["g2"]
+    c2 = params["c2"]
+    W3 = params["W3"]
+    b3 = params["b3"]
+    EYE10 = np.eye(10, dtype=DTYPE)
+    # layer 1 h (dense): pre-activation u1[n, k] = b1_k + Σ_{j=1..d_0} (W1_jk*x_nj)  (u = y W + b)
+    p53 = X @ W1
+    U1 = b1 + p53
+    # layer 1 h (dense): output y1[n, k] = f(u1[n, k]) = tanh(u)
+    Y1 = np.tanh(U1)
+    # layer 2 glu (custom): pre-activation u2[n, k] = c2_k + Σ_{j=1..d_1} (v2_jk*y1_nj)/(1 + exp(-Σ_{j=1..d_1} (g2_jk*y1_nj)))
+    p54 = Y1 @ g2
+    p55 = Y1 @ v2
+    U2 = c2 + p55*_sigmoid(p54)
+    # layer 2 glu (custom): output y2[n, k] = f(u2[n, k]) = u (identity: no copy)
+    Y2 = U2
+    # layer 3 out (dense): pre-activation u3[n, k] = b3_k + Σ_{j=1..d_2} (W3_jk*y2_nj)  (u = y W + b)
+    p56 = Y2 @ W3
+    U3 = b3 + p56
+    # layer 3 out (dense): output y3[n, k] = softmax(u3)_k = exp(u_k) / Σ_r exp(u_r) (the row maximum subtracted)
+    Y3, _ = _softmax(U3)
+    if at == "u":
+        # at u: ∂u3[n, o]/∂u3[n, k] = [o = k]
+        JU3 = np.broadcast_to(EYE10.T, (N, 10, 10)).astype(DTYPE)
+    else:
+        # ∂y3[n, o]/∂u3[n, k] = ([k = o] - y3_nk)*y3_no
+        JU3 = Y3[:, :, None]*(EYE10.T - Y3[:, None, :])
+    # ∂y[n, o]/∂b3 = Jb3[n, o, k] = Ju3_nok
+    Jb3 = JU3
+    # ∂y[n, o]/∂W3 = JW3[n, o, j, k] = Ju3_nok*y2_nj
+    JW3 = JU3[:, :, None, :]*Y2[:, None, :, None]
+    # ∂y[n, o]/∂y2 = Jy2[n, o, k] = Σ_{r=1..d_3} (Ju3_nor*W3_kr)
+    JY2 = np.einsum("abc,dc->abd", JU3, W3)
+    # ∂y[n, o]/∂u2 = Ju2[n, o, k] = Jy2_nok
+    JU2 = JY2
+    # ∂y[n, o]/∂c2 = Jc2[n, o, k] = Ju2_nok
+    Jc2 = JU2
+    # ∂y[n, o]/∂g2 = Jg2[n, o, j, k] = exp(-Σ_{q=1..d_1} (g2_qk*y1_nq))*Ju2_nok*y1_nj*Σ_{s=1..d_1} (v2_sk*y1_ns)/(1 + exp(-Σ_{r=1..d_1} (g2_rk*y1_nr)))**2
+    c12 = JU2[:, :, None, :]*Y1[:, None, :, None]*_sigmoid(p54[:, None, None, :])
+    Jg2 = c12*p55[:, None, None, :]*_sigmoid(-p54[:, None, None, :])
+    # ∂y[n, o]/∂v2 = Jv2[n, o, j, k] = Ju2_nok*y1_nj/(1 + exp(-Σ_{r=1..d_1} (g2_rk*y1_nr)))
+    Jv2 = c12
+    # ∂y[n, o]/∂y1 = Jy1[n, o, k] = Σ_{r=1..d_2} (Ju2_nor*v2_kr/(1 + exp(-Σ_{j=1..d_1} (g2_jr*y1_nj))) + exp(-Σ_{j=1..d_1} (g2_jr*y1_nj))*Ju2_nor*g2_kr*Σ_{j=1..d_1} (v2_jr*y1_nj)/(1 + exp(-Σ_{j=1..d_1} (g2_jr*y1_nj)))**2)
+    c13 = JU2*_sigmoid(p54[:, None, :])
+    q11 = c13
+    p58 = np.einsum("abc,dc->abd", q11, v2)
+    q12 = c13*p55[:, None, :]*_sigmoid(-p54[:, None, :])
+    p59 = np.einsum("abc,dc->adb", q12, g2)
+    JY1 = p58 + p59.transpose((0, 2, 1))
+    # ∂y[n, o]/∂u1 = Ju1[n, o, k] = (1 - y1_nk**2)*Jy1_nok
+    JU1 = -JY1*(Y1[:, None, :]**2 - 1)
+    # ∂y[n, o]/∂b1 = Jb1[n, o, k] = Ju1_nok
+    Jb1 = JU1
+    # ∂y[n, o]/∂W1 = JW1[n, o, j, k] = Ju1_nok*x_nj
+    JW1 = JU1[:, :, None, :]*X[:, None, :, None]
+    return {"W1": JW1, "b1": Jb1, "v2": Jv2, "g2": Jg2, "c2": Jc2, "W3": JW3, "b3": Jb3}, (Y3, U3)
+
+
+def _curvature(Y3, U3, T):
+    """H, the Hessian of one sample's loss in the output layer's u, derived:
+    H[n, k, r] = [k = r]*y3_nr - y3_nk*y3_nr."""
+    EYE10 = np.eye(10, dtype=DTYPE)
+    H = Y3[:, None, :]*(EYE10 - Y3[:, :, None])
+    return H
+
+
+def jacobian(params, X):
+    """∂y[n, o]/∂p for every parameter: key -> array of shape (N, n_out, *params[key].shape)."""
+    return _jacobian(params, _batch(X))[0]
+
+
+def _gauss_newton_parts(params, X, T):
+    """(J, H): ∂u[n, o]/∂θ of the output layer as one (N, n_out, P) array over the flat layout, and the
+    curvature H of each sample's loss there."""
+    J, outputs = _jacobian(params, X, GAUSS_NEWTON_AT)
+    flat = np.concatenate([J[key].reshape(X.shape[0], LAYER_SIZES[-1], -1) for key in PARAM_KEYS], axis=2)
+    return flat, _curvature(*outputs, T)
+
+
+def gauss_newton_vector(params, X, V, T=None):
+    """G V for the Gauss-Newton matrix of loss(params, X, T): G = (1/N) Σ_n J_nᵀ H_n J_n, J_n = ∂u_n/∂θ of the
+    output layer and H_n the Hessian of sample n's loss in u (_curvature); the term of the Hessian
+    with the second derivatives of the outputs is dropped, so G is positive semi-definite where H_n is.
+T is not read (this H holds no target). Same keys and shapes as params."""
+    X = _batch(X)
+    J, H = _gauss_newton_parts(params, X, T)
+    v = np.concatenate([np.asarray(V[key], dtype=DTYPE).ravel() for key in PARAM_KEYS])
+    Jv = J @ v
+    HJv = np.einsum("nkr,nr->nk", H, Jv)
+    return _views(np.einsum("nkp,nk->p", J, HJv) / X.shape[0])
+
+
+def _gauss_newton_factor(J, H):
+    """A, shape (N·n_out, P), with AᵀA = Σ_n J_nᵀ H_n J_n: each sample's rows scaled by a square root of H_n
+    (negative curvature, which a convex loss has none of, clipped to zero)."""
+    w, Q = np.linalg.eigh(H)
+    A = np.sqrt(np.maximum(w, 0))[:, :, None] * (Q.transpose(0, 2, 1) @ J)
+    return A.reshape(-1, J.shape[2])
+
+
+def hessian(params, X, T):
+    """The Hessian of loss(params, X, T), a (P, P) matrix over the flat layout _LAYOUT (P = _SIZE): column i is
+    H e_i by the R-operator (_hvp), so P products, each about two gradients: for small nets."""
+    X, T = _batch(X, T)
+    H = np.empty((_SIZE, _SIZE), dtype=np.result_type(X, *(params[key] for key in PARAM_KEYS)))
+    e = np.zeros(_SIZE, dtype=DTYPE)
+    for i in range(_SIZE):
+        e[i] = 1
+        column = _hvp(params, X, T, _views(e))
+        H[:, i] = np.concatenate([column[key].ravel() for key in PARAM_KEYS])
+        e[i] = 0
+    return H
+
+
 def _loss_and_gradients(params, X, T, grads, state=None):
     """(loss, grads) of a checked batch in training mode, the gradients written into `grads`; a given state's
     running statistics are updated from the batch's."""
@@ -568,6 +698,64 @@ class Adam(_Optimizer):
         p -= buf
 
 
+class LevenbergMarquardt:
+    """Levenberg-Marquardt (Hagan & Menhaj 1994; the defaults of MATLAB's trainlm), on the whole batch:
+    Δθ = -(G + μI)⁻¹ g, G = AᵀA the Gauss-Newton matrix and g the gradient of the sum over samples of the loss
+    (trainlm's sum of squared errors, for squared error). After a step that lowers the loss μ <- mu_dec μ;
+    otherwise (a singular or non-finite system too) μ <- mu_inc μ and the step is tried again; beyond mu_max
+    the parameters stay where they were and `stopped` is set. The system is solved by Cholesky: the P×P one,
+    or the smaller R×R one (R = N·n_out rows of A) when R < P, (AᵀA + μI)⁻¹ g = (g - Aᵀ(AAᵀ + μI)⁻¹ A g) / μ;
+    never an explicit inverse. Used by fit with full batches: step(params, X, T) returns the loss before it."""
+
+    full_batch = True
+
+    def __init__(self, mu=0.001, mu_dec=0.1, mu_inc=10.0, mu_max=10000000000.0):
+        self.mu, self.mu_dec, self.mu_inc, self.mu_max = float(mu), float(mu_dec), float(mu_inc), float(mu_max)
+        self.stopped = False
+
+    def step(self, params, X, T):
+        X, T = _batch(X, T)
+        E, grads = _loss_and_gradients(params, X, T, _new_gradients(params, X))
+        J, H = _gauss_newton_parts(params, X, T)
+        A = _gauss_newton_factor(J, H).astype(np.float64)
+        scale = X.shape[0]  # the gradient of the sum over samples
+        g = np.concatenate([grads[key].ravel() for key in PARAM_KEYS]).astype(np.float64) * scale
+        start = {key: params[key].copy() for key in PARAM_KEYS}
+        while self.mu <= self.mu_max:
+            delta = self._solve(A, g)
+            if delta is not None:
+                for key, shape, begin, end in _LAYOUT:
+                    params[key][...] = start[key] + delta[begin:end].reshape(shape)
+                trial = loss(params, X, T)
+                if np.isfinite(trial) and trial < E:
+                    self.mu = max(self.mu * self.mu_dec, 1e-20)
+                    return E
+            self.mu *= self.mu_inc
+        for key in PARAM_KEYS:
+            params[key][...] = start[key]
+        self.stopped = True
+        return E
+
+    def _solve(self, A, g):
+        """-(AᵀA + μI)⁻¹ g by Cholesky, or None when the system is not positive definite or not finite."""
+        rows, size = A.shape
+        try:
+            if rows < size:
+                M = A @ A.T
+                M.flat[::rows + 1] += self.mu
+                L = np.linalg.cholesky(M)
+                z = np.linalg.solve(L.T, np.linalg.solve(L, A @ g))
+                delta = -(g - A.T @ z) / self.mu
+            else:
+                M = A.T @ A
+                M.flat[::size + 1] += self.mu
+                L = np.linalg.cholesky(M)
+                delta = -np.linalg.solve(L.T, np.linalg.solve(L, g))
+        except np.linalg.LinAlgError:
+            return None
+        return delta if np.isfinite(delta).all() else None
+
+
 def fit(params, X, T, *, epochs=40, batch_size=32, optimizer=None, shuffle=True, seed=0,
         callback=None, verbose=False, state=None):
     """Minibatch training, updating params in place; returns the loss of each epoch.
@@ -579,10 +767,23 @@ def fit(params, X, T, *, epochs=40, batch_size=32, optimizer=None, shuffle=True,
     A given `state` (init_state()) is updated in place by every minibatch.
     Every step writes its gradients into the same flat buffer, so the dict that optimizer.step receives
     is overwritten by the next step (an optimiser that keeps gradients must copy them).
+    A full-batch optimiser (`full_batch = True`: LevenbergMarquardt) takes one step an epoch on all samples,
+    and training ends early when it has `stopped`.
     """
     X, T = _batch(X, T)
     if optimizer is None:
         optimizer = Adam(lr=0.002, beta1=0.9, beta2=0.999, eps=1e-08)
+    if getattr(optimizer, "full_batch", False):
+        history = []
+        for epoch in range(1, epochs + 1):
+            history.append(optimizer.step(params, X, T))
+            if callback is not None:
+                callback(epoch, history[-1])
+            if verbose:
+                print(f"epoch {epoch}/{epochs}  loss {history[-1]:.6g}")
+            if optimizer.stopped:
+                break
+        return history
     rng = np.random.default_rng(seed)
     n = X.shape[0]
     grads = _new_gradients(params, X)

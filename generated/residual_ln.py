@@ -614,6 +614,225 @@ def hvp(params, X, T, V):
     return _hvp(params, X, T, {key: np.asarray(V[key], dtype=DTYPE) for key in PARAM_KEYS})
 
 
+
+# Where the Gauss-Newton matrix takes the loss's curvature: "u", the output layer's pre-activations, where the
+# derived Hessian of a sample's loss holds no target (softmax with cross entropy, sigmoid with binary cross
+# entropy, identity with squared error), else "y", its outputs.
+GAUSS_NEWTON_AT = 'u'
+
+
+def _jacobian(params, X, at="y"):
+    """∂y[n, o]/∂p of every output unit o of every sample n (at = "u": of the output layer's pre-activations):
+    each output unit backpropagated on its own, the reverse sweep started from ∂y_no/∂u_nk instead of the
+    loss's δ (`derive.calculus.jacobian`), each sample's part kept. Returns ({key: (N, n_out, *shape)}, the
+    output layer's (Y, U))."""
+    N = X.shape[0]
+    W1 = params["W1"]
+    b1 = params["b1"]
+    gamma2 = params["gamma2"]
+    beta2 = params["beta2"]
+    W3 = params["W3"]
+    b3 = params["b3"]
+    gamma5 = params["gamma5"]
+    beta5 = params["beta5"]
+    W6 = params["W6"]
+    b6 = params["b6"]
+    W8 = params["W8"]
+    b8 = params["b8"]
+    EYE10 = np.eye(10, dtype=DTYPE)
+    # layer 1 h0 (dense): pre-activation u1[n, k] = b1_k + Σ_{j=1..d_0} (W1_jk*x_nj)  (u = y W + b)
+    p89 = X @ W1
+    U1 = b1 + p89
+    # layer 1 h0 (dense): output y1[n, k] = f(u1[n, k]) = (u if u > 0; 0 otherwise)
+    Y1 = np.maximum(U1, 0)
+    # layer 2 ln1 (layer_norm): mean mu2[n] = Σ_{j=1..d_1} (y1_nj)/d_1
+    MU2 = Y1.mean(axis=1)
+    # layer 2 ln1 (layer_norm): variance var2[n] = Σ_{j=1..d_1} ((-mu2_n + y1_nj)**2)/d_1
+    q27 = (-MU2[:, None] + Y1)**2
+    VAR2 = q27.mean(axis=1)
+    # layer 2 ln1 (layer_norm): normalised xhat2[n, k] = (-mu2_n + y1_nk)/sqrt(epsilon_2 + var2_n)
+    XHAT2 = (-MU2[:, None] + Y1)/np.sqrt(VAR2[:, None] + 1.0e-5)
+    # layer 2 ln1 (layer_norm): pre-activation u2[n, k] = beta2_k + gamma2_k*xhat2_nk
+    U2 = XHAT2*gamma2 + beta2
+    # layer 2 ln1 (layer_norm): output y2[n, k] = f(u2[n, k]) = u (identity: no copy)
+    Y2 = U2
+    # layer 3 h1 (dense): pre-activation u3[n, k] = b3_k + Σ_{j=1..d_1} (W3_jk*y2_nj)  (u = y W + b)
+    p92 = Y2 @ W3
+    U3 = b3 + p92
+    # layer 3 h1 (dense): output y3[n, k] = f(u3[n, k]) = (u if u > 0; 0 otherwise)
+    Y3 = np.maximum(U3, 0)
+    # layer 4 skip1 (add): pre-activation u4[n, k] = y1_nk + y3_nk
+    U4 = Y1 + Y3
+    # layer 4 skip1 (add): output y4[n, k] = f(u4[n, k]) = u (identity: no copy)
+    Y4 = U4
+    # layer 5 ln2 (layer_norm): mean mu5[n] = Σ_{j=1..d_1} (y4_nj)/d_1
+    MU5 = Y4.mean(axis=1)
+    # layer 5 ln2 (layer_norm): variance var5[n] = Σ_{j=1..d_1} ((-mu5_n + y4_nj)**2)/d_1
+    q28 = (-MU5[:, None] + Y4)**2
+    VAR5 = q28.mean(axis=1)
+    # layer 5 ln2 (layer_norm): normalised xhat5[n, k] = (-mu5_n + y4_nk)/sqrt(epsilon_5 + var5_n)
+    XHAT5 = (-MU5[:, None] + Y4)/np.sqrt(VAR5[:, None] + 1.0e-5)
+    # layer 5 ln2 (layer_norm): pre-activation u5[n, k] = beta5_k + gamma5_k*xhat5_nk
+    U5 = XHAT5*gamma5 + beta5
+    # layer 5 ln2 (layer_norm): output y5[n, k] = f(u5[n, k]) = u (identity: no copy)
+    Y5 = U5
+    # layer 6 h2 (dense): pre-activation u6[n, k] = b6_k + Σ_{j=1..d_1} (W6_jk*y5_nj)  (u = y W + b)
+    p95 = Y5 @ W6
+    U6 = b6 + p95
+    # layer 6 h2 (dense): output y6[n, k] = f(u6[n, k]) = (u if u > 0; 0 otherwise)
+    Y6 = np.maximum(U6, 0)
+    # layer 7 skip2 (add): pre-activation u7[n, k] = y4_nk + y6_nk
+    U7 = Y4 + Y6
+    # layer 7 skip2 (add): output y7[n, k] = f(u7[n, k]) = u (identity: no copy)
+    Y7 = U7
+    # layer 8 out (dense): pre-activation u8[n, k] = b8_k + Σ_{j=1..d_1} (W8_jk*y7_nj)  (u = y W + b)
+    p96 = Y7 @ W8
+    U8 = b8 + p96
+    # layer 8 out (dense): output y8[n, k] = softmax(u8)_k = exp(u_k) / Σ_r exp(u_r) (the row maximum subtracted)
+    Y8, _ = _softmax(U8)
+    if at == "u":
+        # at u: ∂u8[n, o]/∂u8[n, k] = [o = k]
+        JU8 = np.broadcast_to(EYE10.T, (N, 10, 10)).astype(DTYPE)
+    else:
+        # ∂y8[n, o]/∂u8[n, k] = ([k = o] - y8_nk)*y8_no
+        JU8 = Y8[:, :, None]*(EYE10.T - Y8[:, None, :])
+    # ∂y[n, o]/∂b8 = Jb8[n, o, k] = Ju8_nok
+    Jb8 = JU8
+    # ∂y[n, o]/∂W8 = JW8[n, o, j, k] = Ju8_nok*y7_nj
+    JW8 = JU8[:, :, None, :]*Y7[:, None, :, None]
+    # ∂y[n, o]/∂y7 = Jy7[n, o, k] = Σ_{r=1..d_8} (Ju8_nor*W8_kr)
+    JY7 = np.einsum("abc,dc->abd", JU8, W8)
+    # ∂y[n, o]/∂u7 = Ju7[n, o, k] = Jy7_nok
+    JU7 = JY7
+    # ∂y[n, o]/∂y6 = Jy6[n, o, k] = Ju7_nok
+    JY6 = JU7
+    # ∂y[n, o]/∂u6 = Ju6[n, o, k] = [y6_nk > 0]*Jy6_nok
+    JU6 = JY6*(Y6[:, None, :] > 0)
+    # ∂y[n, o]/∂b6 = Jb6[n, o, k] = Ju6_nok
+    Jb6 = JU6
+    # ∂y[n, o]/∂W6 = JW6[n, o, j, k] = Ju6_nok*y5_nj
+    JW6 = JU6[:, :, None, :]*Y5[:, None, :, None]
+    # ∂y[n, o]/∂y5 = Jy5[n, o, k] = Σ_{r=1..d_1} (Ju6_nor*W6_kr)
+    JY5 = np.einsum("abc,dc->abd", JU6, W6)
+    # ∂y[n, o]/∂u5 = Ju5[n, o, k] = Jy5_nok
+    JU5 = JY5
+    # ∂y[n, o]/∂xhat5 = Jxhat5[n, o, k] = Ju5_nok*gamma5_k
+    JXHAT5 = JU5*gamma5
+    # ∂y[n, o]/∂var5 = Jvar5[n, o] = Σ_{k=1..d_1} (-(-mu5_n + y4_nk)*Jxhat5_nok/(2*(epsilon_5 + var5_n)**(3/2)))
+    q29 = -JXHAT5*(MU5[:, None, None] - Y4[:, None, :])
+    p99 = q29.sum(axis=2)
+    c28 = VAR5 + 1.0e-5
+    JVAR5 = -1/2*p99/c28[:, None]**(3/2)
+    # ∂y[n, o]/∂mu5 = Jmu5[n, o] = Σ_{k=1..d_1} (-Jxhat5_nok/sqrt(epsilon_5 + var5_n)) + Σ_{j=1..d_1} ((2*mu5_n - 2*y4_nj)*Jvar5_no/d_1)
+    p100 = JXHAT5.sum(axis=2)
+    q30 = 2*MU5[:, None] - 2*Y4
+    p101 = q30.sum(axis=1)
+    c29 = 1/np.sqrt(c28)
+    JMU5 = (1/32)*JVAR5*p101[:, None] - c29[:, None]*p100
+    # ∂y[n, o]/∂beta5 = Jbeta5[n, o, k] = Ju5_nok
+    Jbeta5 = JU5
+    # ∂y[n, o]/∂gamma5 = Jgamma5[n, o, k] = Ju5_nok*xhat5_nk
+    Jgamma5 = JU5*XHAT5[:, None, :]
+    # ∂y[n, o]/∂y4 = Jy4[n, o, k] = Ju7_nok + Jxhat5_nok/sqrt(epsilon_5 + var5_n) + (-2*mu5_n + 2*y4_nk)*Jvar5_no/d_1 + Jmu5_no/d_1
+    JY4 = (1/32)*JMU5[:, :, None] + JU7 - 1/16*JVAR5[:, :, None]*(MU5[:, None, None] - Y4[:, None, :]) + JXHAT5*c29[:, None, None]
+    # ∂y[n, o]/∂u4 = Ju4[n, o, k] = Jy4_nok
+    JU4 = JY4
+    # ∂y[n, o]/∂y3 = Jy3[n, o, k] = Ju4_nok
+    JY3 = JU4
+    # ∂y[n, o]/∂u3 = Ju3[n, o, k] = [y3_nk > 0]*Jy3_nok
+    JU3 = JY3*(Y3[:, None, :] > 0)
+    # ∂y[n, o]/∂b3 = Jb3[n, o, k] = Ju3_nok
+    Jb3 = JU3
+    # ∂y[n, o]/∂W3 = JW3[n, o, j, k] = Ju3_nok*y2_nj
+    JW3 = JU3[:, :, None, :]*Y2[:, None, :, None]
+    # ∂y[n, o]/∂y2 = Jy2[n, o, k] = Σ_{r=1..d_1} (Ju3_nor*W3_kr)
+    JY2 = np.einsum("abc,dc->abd", JU3, W3)
+    # ∂y[n, o]/∂u2 = Ju2[n, o, k] = Jy2_nok
+    JU2 = JY2
+    # ∂y[n, o]/∂xhat2 = Jxhat2[n, o, k] = Ju2_nok*gamma2_k
+    JXHAT2 = JU2*gamma2
+    # ∂y[n, o]/∂var2 = Jvar2[n, o] = Σ_{k=1..d_1} (-(-mu2_n + y1_nk)*Jxhat2_nok/(2*(epsilon_2 + var2_n)**(3/2)))
+    q31 = -JXHAT2*(MU2[:, None, None] - Y1[:, None, :])
+    p103 = q31.sum(axis=2)
+    c30 = VAR2 + 1.0e-5
+    JVAR2 = -1/2*p103/c30[:, None]**(3/2)
+    # ∂y[n, o]/∂mu2 = Jmu2[n, o] = Σ_{k=1..d_1} (-Jxhat2_nok/sqrt(epsilon_2 + var2_n)) + Σ_{j=1..d_1} ((2*mu2_n - 2*y1_nj)*Jvar2_no/d_1)
+    p104 = JXHAT2.sum(axis=2)
+    q32 = 2*MU2[:, None] - 2*Y1
+    p105 = q32.sum(axis=1)
+    c31 = 1/np.sqrt(c30)
+    JMU2 = (1/32)*JVAR2*p105[:, None] - c31[:, None]*p104
+    # ∂y[n, o]/∂beta2 = Jbeta2[n, o, k] = Ju2_nok
+    Jbeta2 = JU2
+    # ∂y[n, o]/∂gamma2 = Jgamma2[n, o, k] = Ju2_nok*xhat2_nk
+    Jgamma2 = JU2*XHAT2[:, None, :]
+    # ∂y[n, o]/∂y1 = Jy1[n, o, k] = Ju4_nok + Jxhat2_nok/sqrt(epsilon_2 + var2_n) + (-2*mu2_n + 2*y1_nk)*Jvar2_no/d_1 + Jmu2_no/d_1
+    JY1 = (1/32)*JMU2[:, :, None] + JU4 - 1/16*JVAR2[:, :, None]*(MU2[:, None, None] - Y1[:, None, :]) + JXHAT2*c31[:, None, None]
+    # ∂y[n, o]/∂u1 = Ju1[n, o, k] = [y1_nk > 0]*Jy1_nok
+    JU1 = JY1*(Y1[:, None, :] > 0)
+    # ∂y[n, o]/∂b1 = Jb1[n, o, k] = Ju1_nok
+    Jb1 = JU1
+    # ∂y[n, o]/∂W1 = JW1[n, o, j, k] = Ju1_nok*x_nj
+    JW1 = JU1[:, :, None, :]*X[:, None, :, None]
+    return {"W1": JW1, "b1": Jb1, "gamma2": Jgamma2, "beta2": Jbeta2, "W3": JW3, "b3": Jb3, "gamma5": Jgamma5, "beta5": Jbeta5, "W6": JW6, "b6": Jb6, "W8": JW8, "b8": Jb8}, (Y8, U8)
+
+
+def _curvature(Y8, U8, T):
+    """H, the Hessian of one sample's loss in the output layer's u, derived:
+    H[n, k, r] = [k = r]*y8_nr - y8_nk*y8_nr."""
+    EYE10 = np.eye(10, dtype=DTYPE)
+    H = Y8[:, None, :]*(EYE10 - Y8[:, :, None])
+    return H
+
+
+def jacobian(params, X):
+    """∂y[n, o]/∂p for every parameter: key -> array of shape (N, n_out, *params[key].shape)."""
+    return _jacobian(params, _batch(X))[0]
+
+
+def _gauss_newton_parts(params, X, T):
+    """(J, H): ∂u[n, o]/∂θ of the output layer as one (N, n_out, P) array over the flat layout, and the
+    curvature H of each sample's loss there."""
+    J, outputs = _jacobian(params, X, GAUSS_NEWTON_AT)
+    flat = np.concatenate([J[key].reshape(X.shape[0], LAYER_SIZES[-1], -1) for key in PARAM_KEYS], axis=2)
+    return flat, _curvature(*outputs, T)
+
+
+def gauss_newton_vector(params, X, V, T=None):
+    """G V for the Gauss-Newton matrix of loss(params, X, T): G = (1/N) Σ_n J_nᵀ H_n J_n, J_n = ∂u_n/∂θ of the
+    output layer and H_n the Hessian of sample n's loss in u (_curvature); the term of the Hessian
+    with the second derivatives of the outputs is dropped, so G is positive semi-definite where H_n is.
+T is not read (this H holds no target). Same keys and shapes as params."""
+    X = _batch(X)
+    J, H = _gauss_newton_parts(params, X, T)
+    v = np.concatenate([np.asarray(V[key], dtype=DTYPE).ravel() for key in PARAM_KEYS])
+    Jv = J @ v
+    HJv = np.einsum("nkr,nr->nk", H, Jv)
+    return _views(np.einsum("nkp,nk->p", J, HJv) / X.shape[0])
+
+
+def _gauss_newton_factor(J, H):
+    """A, shape (N·n_out, P), with AᵀA = Σ_n J_nᵀ H_n J_n: each sample's rows scaled by a square root of H_n
+    (negative curvature, which a convex loss has none of, clipped to zero)."""
+    w, Q = np.linalg.eigh(H)
+    A = np.sqrt(np.maximum(w, 0))[:, :, None] * (Q.transpose(0, 2, 1) @ J)
+    return A.reshape(-1, J.shape[2])
+
+
+def hessian(params, X, T):
+    """The Hessian of loss(params, X, T), a (P, P) matrix over the flat layout _LAYOUT (P = _SIZE): column i is
+    H e_i by the R-operator (_hvp), so P products, each about two gradients: for small nets."""
+    X, T = _batch(X, T)
+    H = np.empty((_SIZE, _SIZE), dtype=np.result_type(X, *(params[key] for key in PARAM_KEYS)))
+    e = np.zeros(_SIZE, dtype=DTYPE)
+    for i in range(_SIZE):
+        e[i] = 1
+        column = _hvp(params, X, T, _views(e))
+        H[:, i] = np.concatenate([column[key].ravel() for key in PARAM_KEYS])
+        e[i] = 0
+    return H
+
+
 def _loss_and_gradients(params, X, T, grads, state=None):
     """(loss, grads) of a checked batch in training mode, the gradients written into `grads`; a given state's
     running statistics are updated from the batch's."""
@@ -854,6 +1073,64 @@ class Adam(_Optimizer):
         p -= buf
 
 
+class LevenbergMarquardt:
+    """Levenberg-Marquardt (Hagan & Menhaj 1994; the defaults of MATLAB's trainlm), on the whole batch:
+    Δθ = -(G + μI)⁻¹ g, G = AᵀA the Gauss-Newton matrix and g the gradient of the sum over samples of the loss
+    (trainlm's sum of squared errors, for squared error). After a step that lowers the loss μ <- mu_dec μ;
+    otherwise (a singular or non-finite system too) μ <- mu_inc μ and the step is tried again; beyond mu_max
+    the parameters stay where they were and `stopped` is set. The system is solved by Cholesky: the P×P one,
+    or the smaller R×R one (R = N·n_out rows of A) when R < P, (AᵀA + μI)⁻¹ g = (g - Aᵀ(AAᵀ + μI)⁻¹ A g) / μ;
+    never an explicit inverse. Used by fit with full batches: step(params, X, T) returns the loss before it."""
+
+    full_batch = True
+
+    def __init__(self, mu=0.001, mu_dec=0.1, mu_inc=10.0, mu_max=10000000000.0):
+        self.mu, self.mu_dec, self.mu_inc, self.mu_max = float(mu), float(mu_dec), float(mu_inc), float(mu_max)
+        self.stopped = False
+
+    def step(self, params, X, T):
+        X, T = _batch(X, T)
+        E, grads = _loss_and_gradients(params, X, T, _new_gradients(params, X))
+        J, H = _gauss_newton_parts(params, X, T)
+        A = _gauss_newton_factor(J, H).astype(np.float64)
+        scale = X.shape[0]  # the gradient of the sum over samples
+        g = np.concatenate([grads[key].ravel() for key in PARAM_KEYS]).astype(np.float64) * scale
+        start = {key: params[key].copy() for key in PARAM_KEYS}
+        while self.mu <= self.mu_max:
+            delta = self._solve(A, g)
+            if delta is not None:
+                for key, shape, begin, end in _LAYOUT:
+                    params[key][...] = start[key] + delta[begin:end].reshape(shape)
+                trial = loss(params, X, T)
+                if np.isfinite(trial) and trial < E:
+                    self.mu = max(self.mu * self.mu_dec, 1e-20)
+                    return E
+            self.mu *= self.mu_inc
+        for key in PARAM_KEYS:
+            params[key][...] = start[key]
+        self.stopped = True
+        return E
+
+    def _solve(self, A, g):
+        """-(AᵀA + μI)⁻¹ g by Cholesky, or None when the system is not positive definite or not finite."""
+        rows, size = A.shape
+        try:
+            if rows < size:
+                M = A @ A.T
+                M.flat[::rows + 1] += self.mu
+                L = np.linalg.cholesky(M)
+                z = np.linalg.solve(L.T, np.linalg.solve(L, A @ g))
+                delta = -(g - A.T @ z) / self.mu
+            else:
+                M = A.T @ A
+                M.flat[::size + 1] += self.mu
+                L = np.linalg.cholesky(M)
+                delta = -np.linalg.solve(L.T, np.linalg.solve(L, g))
+        except np.linalg.LinAlgError:
+            return None
+        return delta if np.isfinite(delta).all() else None
+
+
 def fit(params, X, T, *, epochs=20, batch_size=32, optimizer=None, shuffle=True, seed=0,
         callback=None, verbose=False, state=None):
     """Minibatch training, updating params in place; returns the loss of each epoch.
@@ -865,10 +1142,23 @@ def fit(params, X, T, *, epochs=20, batch_size=32, optimizer=None, shuffle=True,
     A given `state` (init_state()) is updated in place by every minibatch.
     Every step writes its gradients into the same flat buffer, so the dict that optimizer.step receives
     is overwritten by the next step (an optimiser that keeps gradients must copy them).
+    A full-batch optimiser (`full_batch = True`: LevenbergMarquardt) takes one step an epoch on all samples,
+    and training ends early when it has `stopped`.
     """
     X, T = _batch(X, T)
     if optimizer is None:
         optimizer = Adam(lr=0.002, beta1=0.9, beta2=0.999, eps=1e-08)
+    if getattr(optimizer, "full_batch", False):
+        history = []
+        for epoch in range(1, epochs + 1):
+            history.append(optimizer.step(params, X, T))
+            if callback is not None:
+                callback(epoch, history[-1])
+            if verbose:
+                print(f"epoch {epoch}/{epochs}  loss {history[-1]:.6g}")
+            if optimizer.stopped:
+                break
+        return history
     rng = np.random.default_rng(seed)
     n = X.shape[0]
     grads = _new_gradients(params, X)

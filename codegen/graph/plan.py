@@ -22,6 +22,7 @@ import sympy as sp
 from codegen.forms import CodegenError, activation_forms, array, domains, loss_expression, optimizer_call, relu_like
 from codegen.printer import helper_names, helper_source, print_lines, stabilize
 from derive.calculus.backward import GraphDerivation, backward, gradient_base
+from derive.calculus.jacobian import JacobianError, curvature, output_jacobian
 from derive.calculus.second_order import direction_base, r_operator
 from derive.document.graph_text import text as graph_text
 from derive.network import indices as ix
@@ -103,10 +104,22 @@ class GraphPlan:
     optimizer_defaults: dict[str, dict[str, str]]
     forward_lines: list[str] = field(default_factory=list)
     hvp: list[str] = field(default_factory=list)  # the body of _hvp(params, X, T, V)
+    jacobian: JacobianPlan | None = None  # None where a layer couples the samples
 
     @property
     def param_keys(self) -> list[str]:
         return [p.key for p in self.params]
+
+
+@dataclass
+class JacobianPlan:
+    body: list[str]  # of _jacobian(params, X, at): returns ({key: (N, n_out, *shape)}, (Y, U) of the output layer)
+    curvature: list[str]  # of _curvature(Y, U, T): H[n, k] (diagonal) or H[n, k, r]
+    outputs: tuple[str, str]  # the output layer's Y and U: _curvature's arguments
+    at: str  # "u" or "y": where the Gauss-Newton curvature is taken
+    diagonal: bool
+    reads_targets: bool
+    curvature_text: str  # the derived H, as a comment
 
 
 def _title(lg: LayerGraph, graph: Graph) -> str:
@@ -354,6 +367,74 @@ class GraphPlanner:
         returned = ", ".join(f'"{p.name}": {self.arrays[f"Rd{p.name}"].name}' for p in self.graph.params)
         return [*lines, f"return {{{returned}}}"]
 
+    def jacobian(self) -> JacobianPlan | None:
+        """The bodies of `_jacobian(params, X, at)` (each output unit's sweep, `derive.calculus.jacobian`, started
+        from ∂y_no/∂u_nk, or from [o = k] for at = "u") and `_curvature(Y, U, T)` (the derived Hessian of the
+        per-sample loss where the Gauss-Newton matrix takes it)."""
+        try:
+            jac = output_jacobian(self.derivation)
+        except JacobianError:
+            return None
+        curv = curvature(self.derivation)
+        out = self.graph.layers[-1]
+        steps = {s.tensor.name: s for s in jac.steps}
+        wanted = _closure([f"J{p.name}" for p in self.graph.params], steps, lambda b: b in steps, lambda b: b)
+        for step in jac.steps:
+            if step.tensor.name in wanted:
+                self.arrays[step.tensor.name] = Array(self.namer.claim("J" + self.arrays[step.of].name),
+                                                      step.tensor.indices, self._shape(step.tensor))
+        eye = Array(self.namer.claim(f"EYE{out.width}"), (ix.o, ix.k), (sp.Integer(out.width),) * 2)
+        self.arrays[eye.name] = eye
+
+        def identity(expr: sp.Expr) -> sp.Expr:  # [a = b] as an element of the identity matrix
+            return self._numbers(expr.replace(lambda e: isinstance(e, sp.KroneckerDelta),
+                                              lambda e: sp.IndexedBase(eye.name)[e.args]))
+
+        lower = Lowerer(self.resolve, self.namer.fresh)
+        blocks = self.forward(lower)
+        seed = self.arrays[f"J{out.pre.name}"]
+        memo = dict(lower.memo)
+        lower.assign(seed, identity(sp.KroneckerDelta(ix.o, ix.k)), f"at u: ∂u{out.l}[n, o]/∂u{out.l}[n, k] = [o = k]")
+        at_u, lower.ops, lower.memo = lower.ops, [], dict(memo)
+        lower.assign(seed, identity(jac.seed), f"∂y{out.l}[n, o]/∂u{out.l}[n, k] = {_plain(jac.seed)}")
+        at_y, lower.ops, lower.memo = lower.ops, [], memo  # nothing computed in a branch is shared outside it
+        for step in jac.steps[1:]:
+            if step.tensor.name in wanted:
+                lower.assign(self.arrays[step.tensor.name], identity(step.formula),
+                             f"∂y[n, o]/∂{step.of} = J{step.of}{_idx(step.tensor)} = {_plain(step.formula)}")
+        ops = share(lower.ops, self.namer.fresh, "c")
+        every = [*(op for b in blocks for op in b.all_ops()), *at_u, *at_y, *ops]
+        used = {a for op in every for a in op.reads()}
+        for op in every:
+            if isinstance(op, Softmax) and op.lse not in used:
+                op.lse = Array("_", op.lse.axes, op.lse.shape)
+        renderer = NumpyRenderer()
+        lines = ["N = X.shape[0]"] if any(_uses_batch(op) for op in every) else []
+        loads = self._loads(every)
+        if eye in used:
+            loads.append(Load(eye, f"np.eye({out.width}, dtype=DTYPE)"))
+        lines += renderer.lines(loads)
+        lines += render_blocks(renderer, [*blocks, Block(at_u, 'at == "u"', at_y)])
+        lines += renderer.lines(ops)
+        outputs = (self.arrays[out.output.name].name, self.arrays[out.pre.name].name)
+        returned = ", ".join(f'"{p.name}": {self.arrays[f"J{p.name}"].name}' for p in self.graph.params)
+        body = [*lines, f"return {{{returned}}}, ({', '.join(outputs)})"]
+
+        k, r = ix.k, ix.r
+        h = Array("H", (ix.n, k) if curv.diagonal else (ix.n, k, r),
+                  (ix.BATCH, sp.Integer(out.width)) if curv.diagonal else (ix.BATCH, *(sp.Integer(out.width),) * 2))
+        eye_kr = Array(eye.name, (k, r), eye.shape)
+        self.arrays["H"] = h
+        lower = Lowerer(lambda name: eye_kr if name == eye.name else self.resolve(name), self.namer.fresh)
+        lower.assign(h, identity(curv.diag if curv.diagonal else curv.hessian))
+        ops = [op for op in lower.ops if not isinstance(op, Comment)]
+        used = {a for op in ops for a in op.reads()}
+        lines = [f"N = {outputs[0]}.shape[0]"] if any(_uses_batch(op) for op in ops) else []
+        lines += renderer.lines([Load(eye_kr, f"np.eye({out.width}, dtype=DTYPE)")] if eye_kr in used else [])
+        curvature_lines = [*lines, *renderer.lines(ops), "return H"]
+        return JacobianPlan(body, curvature_lines, outputs, curv.at, curv.diagonal, curv.reads_targets,
+                            _plain(self._numbers(curv.hessian)))
+
     # ------------------------------------------------------------ module
 
     def init(self) -> list[ParamInit]:
@@ -432,8 +513,8 @@ class GraphPlanner:
         if self.spec.loss.mean_over_outputs:
             divisor.append(str(out_layer.width))
         lines_text = "\n".join([*self.renderer.lines(forward_ops), *backward_lines, *loss_lines])
-        optimizer_defaults = {name: {"lr": repr(DEFAULT_LR[name]), **{k: repr(v) for k, v in params.items()}}
-                              for name, params in OPTIMIZERS.items()}
+        optimizer_defaults = {name: {**({"lr": repr(DEFAULT_LR[name])} if name in DEFAULT_LR else {}),
+                                     **{k: repr(v) for k, v in params.items()}} for name, params in OPTIMIZERS.items()}
         return GraphPlan(
             spec=self.spec,
             dtype=self.dtype,
@@ -512,6 +593,7 @@ def plan_graph(spec: Spec, dtype: str | None = None) -> GraphPlan:
     plan = planner.plan()
     plan.forward_lines = render_blocks(planner.renderer, plan.forward)
     plan.hvp = planner.hvp()
+    plan.jacobian = planner.jacobian()
     return plan
 
 

@@ -219,7 +219,8 @@ class WrittenLoss:
         self.graph = graph
         self.sizes = {**sizes, **graph.constants}
         self.leaves = leaves(graph, sizes)
-        written: dict[sp.Indexed, sp.Expr] = {}
+        self.written: dict[sp.Indexed, sp.Expr] = {}  # every node element in the leaves
+        written = self.written
         for node in graph.nodes:
             for element, index in elements_at(node, self.sizes):
                 written[element] = _instantiate(_instantiate(node.expr, {**self.sizes, **index}), written)

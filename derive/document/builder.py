@@ -153,7 +153,7 @@ _LOSS_WORD_KO = {
     "cross_entropy": "크로스 엔트로피", "bce": "이진 크로스 엔트로피",
 }
 _OPT_WORD = {"sgd": "SGD", "momentum": "momentum", "nesterov": "Nesterov", "adagrad": "AdaGrad",
-             "rmsprop": "RMSProp", "adam": "Adam"}
+             "rmsprop": "RMSProp", "adam": "Adam", "lm": "Levenberg--Marquardt"}
 
 
 def act_tex(act: Activation) -> str:
@@ -366,8 +366,11 @@ class DocumentBuilder:
         s.flow.append(Equation([(self.E, self.tex(self.collapse(self.net.loss())), "")], "eq:loss"))
         key = "objective_mean" if self.spec.reduction == "mean" else "objective_sum"
         s.flow.append(Para(self.t(key, E=self.E)))
-        lr = number(self.spec.train.optimizer.lr) if self.spec.train else "0.1"
-        s.flow.append(Para(self.t("gd_intro", lr=lr)))
+        opt = self.spec.train.optimizer if self.spec.train else None
+        if opt is not None and opt.lr is None:
+            s.flow.append(Para(self.t("gd_intro_lm")))
+        else:
+            s.flow.append(Para(self.t("gd_intro", lr=number(opt.lr) if opt else "0.1")))
         s.flow.append(Equation([
             ("w", r"\leftarrow w - \eta \frac{\partial %s}{\partial w}" % self.E, ""),
             ("b", r"\leftarrow b - \eta \frac{\partial %s}{\partial b}" % self.E, ""),
@@ -685,10 +688,19 @@ class DocumentBuilder:
         s = Section(self.t("optimizer"), "sec:optimizer")
         opt = self.spec.train.optimizer if self.spec.train else None
         name = opt.name if opt else "sgd"
-        fields = {"lr": number(opt.lr if opt else 0.1)}
+        fields = {"lr": number(opt.lr if opt else 0.1)} if name != "lm" else {}
         if opt:
             fields.update({k: number(v) for k, v in opt.params})
         s.flow.append(Para(self.t(f"opt_{name}", **fields)))
+        if name == "lm":
+            s.flow.append(Equation([
+                (r"\left(J^{\top} H J + \mu I\right) \Delta\theta", r"= -g", ""),
+                (r"\theta", r"\leftarrow \theta + \Delta\theta, \quad \mu \leftarrow \mu_{\mathrm{dec}}\, \mu",
+                 r"\text{if } E(\theta + \Delta\theta) < E(\theta)"),
+                (r"\mu", r"\leftarrow \mu_{\mathrm{inc}}\, \mu", r"\text{otherwise, and solve again}"),
+            ], "eq:optimizer", kind="relations"))
+            s.flow.append(Para(self.t("opt_lm_after")))
+            return s
         g = r"\frac{\partial %s}{\partial w}" % self.E
         rules = {
             "sgd": [("w", r"\leftarrow w - \eta\, g")],
@@ -830,8 +842,12 @@ class DocumentBuilder:
         sub = Section(self.t("ex_params"), "sec:ex:par")
         opt = _OPT_WORD.get(ex.optimizer, ex.optimizer)
         top = self.d.layers[0]
-        sub.flow.append(Para(self.t("ex_params_intro", dEdw=self.tex(top.dEdw), sec="sec:optimizer", optimizer=opt,
-                                    lr=number(ex.lr))))
+        update = bool(ex.W_new)  # none for a full-batch optimiser (lm)
+        if update:
+            sub.flow.append(Para(self.t("ex_params_intro", dEdw=self.tex(top.dEdw), sec="sec:optimizer", optimizer=opt,
+                                        lr=number(ex.lr))))
+        else:
+            sub.flow.append(Para(self.t("ex_params_intro_lm", dEdw=self.tex(top.dEdw), sec="sec:optimizer")))
         for l in range(1, L + 1):
             ls = net.layers[l]
             sub.flow.append(Para(self.t("ex_forward_layer", l=l, name=self.layer_name(l))))
@@ -839,13 +855,14 @@ class DocumentBuilder:
             for j in range(ex.sizes[l - 1]):
                 for k in range(ex.sizes[l]):
                     rows.append([name(ls.w, j + 1, k + 1), "$%s$" % fmt(ex.W[l][j][k], 9, exact=True),
-                                 "$%s$" % fmt(ex.gW[l][j][k]), "$%s$" % fmt(ex.W_new[l][j][k])])
+                                 "$%s$" % fmt(ex.gW[l][j][k]), *(["$%s$" % fmt(ex.W_new[l][j][k])] if update else [])])
             if ex.b[l] is not None:
                 for k in range(ex.sizes[l]):
                     rows.append([name(ls.b, k + 1), "$%s$" % fmt(ex.b[l][k], 9, exact=True),
-                                 "$%s$" % fmt(ex.gb[l][k]), "$%s$" % fmt(ex.b_new[l][k])])
-            sub.flow.append(Table([self.t("col_param"), self.t("col_value"), self.t("col_gradient"),
-                                   self.t("col_updated")], limit(rows, self), "lrrr"))
+                                 "$%s$" % fmt(ex.gb[l][k]), *(["$%s$" % fmt(ex.b_new[l][k])] if update else [])])
+            head = [self.t("col_param"), self.t("col_value"), self.t("col_gradient")]
+            sub.flow.append(Table([*head, self.t("col_updated")] if update else head, limit(rows, self),
+                                  "lrrr" if update else "lrr"))
         s.subsections.append(sub)
         return s
 

@@ -314,6 +314,8 @@ def _symbol(net, name: str) -> sp.Symbol:
 def _step(ex: WorkedExample, spec) -> None:
     """One step of the spec's optimiser from its initial state (velocities and moments zero)."""
     opt = spec.train.optimizer if spec.train else None
+    if opt is not None and opt.lr is None:  # a full-batch optimiser (lm): no step from one sample
+        return
     params = dict(opt.params) if opt else {}
     with mpmath.workdps(DIGITS):
         lr = _exact(ex.lr)

@@ -22,6 +22,9 @@ class GraphTextPrinter(StrPrinter):
         limits = ", ".join(f"{self._print(i)}=1..{self._print(hi)}" for i, _, hi in expr.limits)
         return f"Σ_{{{limits}}} ({body})"
 
+    def _print_KroneckerDelta(self, expr):
+        return f"[{self._print(expr.args[0])} = {self._print(expr.args[1])}]"
+
     def _print_Piecewise(self, expr):
         if len(expr.args) == 2 and expr.args[0].expr == 1 and expr.args[1].expr == 0:
             return f"[{self._print(expr.args[0].cond)}]"

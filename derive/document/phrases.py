@@ -34,6 +34,9 @@ EN: dict[str, str] = {
                       "$\\frac{1}{N}\\sum_{s=1}^{N} %(E)s^{(s)}$, so every gradient below is averaged the same way.",
     "objective_sum": "Over a batch of $N$ samples the objective is the sum of the samples' losses, "
                      "$\\sum_{s=1}^{N} %(E)s^{(s)}$, so every gradient below is summed the same way.",
+    "gd_intro_lm": "Gradient descent moves every weight and bias against its gradient, with a learning rate "
+                   "$\\eta$; this spec trains with Levenberg--Marquardt instead (Section~\\ref{sec:optimizer}), from the "
+                   "same gradients:",
     "gd_intro": "Gradient descent moves every weight and bias against its gradient, with the learning rate "
                 "$\\eta$ (here $\\eta = %(lr)s$):",
     "gd_after": "Everything that follows computes these gradients: first for the output layer, then, "
@@ -124,6 +127,14 @@ EN: dict[str, str] = {
                    "$h$ is a moving average of squared gradients from 0:",
     "opt_adam": "The spec trains with Adam ($\\eta = %(lr)s$, $\\beta_1 = %(beta1)s$, $\\beta_2 = %(beta2)s$, "
                 "$\\epsilon = %(eps)s$); moments $m, v$ from 0, step $t = 1, 2, \\dots$:",
+    "opt_lm": "The spec trains with Levenberg--Marquardt ($\\mu = %(mu)s$, $\\mu_{\\mathrm{dec}} = %(mu_dec)s$, "
+              "$\\mu_{\\mathrm{inc}} = %(mu_inc)s$, $\\mu_{\\max} = %(mu_max)s$, as MATLAB's \\texttt{trainlm}), one "
+              "step per epoch on all samples. $J$ holds $\\partial y_o / \\partial \\theta$ for every sample and output "
+              "$o$ (each output's $\\delta$ backpropagated on its own), $g$ the gradient of the sum over samples of the "
+              "loss, and $H$ the loss's second derivative in the outputs:",
+    "opt_lm_after": "$J^{\\top} H J$ is the Gauss--Newton matrix: the Hessian without the term in the outputs' second "
+                    "derivatives. A small $\\mu$ gives Gauss--Newton's step, a large one a short gradient step. The "
+                    "system is solved by Cholesky, never through an inverse.",
     "opt_elementwise": "All operations act element by element on each parameter array; $g$ is its gradient.",
     "matrix": "Matrix form over a batch",
     "matrix_intro": "The generated code computes the same formulas for a whole batch at once. Row $s$ of "
@@ -158,6 +169,8 @@ EN: dict[str, str] = {
     "ex_backward_intro": "Output layer first; each delta from its formula in Section~\\ref{%(sec)s}.",
     "ex_chain": "For example, the weight $%(w)s$ by the chain rule, factor by factor:",
     "ex_params": "Gradients and updated parameters",
+    "ex_params_intro_lm": "Each gradient from $%(dEdw)s$; the Levenberg--Marquardt step of Section~\\ref{%(sec)s} "
+                          "solves one system over all samples, so no update from this sample alone is shown:",
     "ex_params_intro": "Each gradient from $%(dEdw)s$ and the update of Section~\\ref{%(sec)s} "
                        "(%(optimizer)s, $\\eta = %(lr)s$):",
     "ex_more": "\\dots\\ and %(n)s more",
@@ -190,6 +203,8 @@ KO: dict[str, str] = {
                       "$\\frac{1}{N}\\sum_{s=1}^{N} %(E)s^{(s)}$이므로, 아래의 모든 기울기도 같은 방식으로 평균한다.",
     "objective_sum": "$N$개 샘플의 배치에서 목적 함수는 샘플 손실의 합 "
                      "$\\sum_{s=1}^{N} %(E)s^{(s)}$이므로, 아래의 모든 기울기도 같은 방식으로 더한다.",
+    "gd_intro_lm": "경사 하강법은 학습률 $\\eta$로 모든 가중치와 편향을 기울기의 반대 방향으로 수정한다. 이 "
+                   "신경망은 대신 레벤버그-마쿼트 방법(\\ref{sec:optimizer}절)으로, 같은 기울기에서 학습한다:",
     "gd_intro": "경사 하강법은 학습률 $\\eta$ (여기서는 $\\eta = %(lr)s$)로 모든 가중치와 편향을 기울기의 "
                 "반대 방향으로 조금씩 수정한다:",
     "gd_after": "아래에서는 이 기울기를 구한다. 먼저 출력층에서, 그다음 오차를 거꾸로 전파하면서 각 은닉층에서 "
@@ -269,6 +284,13 @@ KO: dict[str, str] = {
                    "$\\epsilon = %(eps)s$). $h$는 0에서 시작하는 기울기 제곱의 이동 평균이다:",
     "opt_adam": "이 신경망은 Adam으로 학습한다 ($\\eta = %(lr)s$, $\\beta_1 = %(beta1)s$, "
                 "$\\beta_2 = %(beta2)s$, $\\epsilon = %(eps)s$). 모멘트 $m, v$는 0에서, 단계 $t = 1, 2, \\dots$:",
+    "opt_lm": "이 신경망은 레벤버그-마쿼트 방법으로 학습한다 ($\\mu = %(mu)s$, $\\mu_{\\mathrm{dec}} = %(mu_dec)s$, "
+              "$\\mu_{\\mathrm{inc}} = %(mu_inc)s$, $\\mu_{\\max} = %(mu_max)s$, MATLAB의 \\texttt{trainlm}과 같다). 에포크마다 "
+              "모든 샘플로 한 단계를 밟는다. $J$는 모든 샘플과 출력 $o$에 대한 $\\partial y_o / \\partial \\theta$ "
+              "(출력마다 $\\delta$를 따로 역전파한다), $g$는 샘플에 대한 손실 합의 기울기, $H$는 출력에 대한 손실의 "
+              "이계도함수이다:",
+    "opt_lm_after": "$J^{\\top} H J$는 가우스-뉴턴 행렬, 곧 출력의 이계도함수 항을 뺀 헤세 행렬이다. $\\mu$가 작으면 "
+                    "가우스-뉴턴 단계, 크면 짧은 경사 단계가 된다. 연립방정식은 역행렬 없이 숄레스키 분해로 푼다.",
     "opt_elementwise": "모든 연산은 파라미터 배열의 원소별로 이루어지고, $g$는 그 기울기이다.",
     "matrix": "배치에 대한 행렬 형태",
     "matrix_intro": "생성된 코드는 같은 식을 배치 전체에 대해 한 번에 계산한다. $\\mathbf{Y}_l$ "
@@ -298,6 +320,8 @@ KO: dict[str, str] = {
     "ex_backward_intro": "출력층부터, 각 델타는 \\ref{%(sec)s}절의 식으로 계산한다.",
     "ex_chain": "예를 들어 가중치 $%(w)s$의 기울기를 연쇄 법칙으로 인수별로 계산하면",
     "ex_params": "기울기와 수정된 파라미터",
+    "ex_params_intro_lm": "각 기울기는 $%(dEdw)s$로 구했다. \\ref{%(sec)s}절의 레벤버그-마쿼트 단계는 모든 샘플에 "
+                          "대한 연립방정식 하나를 풀기 때문에, 이 샘플만으로 수정한 값은 싣지 않는다:",
     "ex_params_intro": "각 기울기는 $%(dEdw)s$로, 수정은 \\ref{%(sec)s}절의 규칙(%(optimizer)s, $\\eta = %(lr)s$)으로 "
                        "구했다:",
     "ex_more": "\\dots\\ 외 %(n)s개",
@@ -413,6 +437,8 @@ GRAPH_EN: dict = {
     "ex_forward": "Forward pass",
     "ex_backward": "Backward pass",
     "ex_update": "Gradients and updated parameters",
+    "ex_update_lm": "The spec trains with Levenberg--Marquardt, whose step solves one linear system over all "
+                    "samples with the Jacobian of their outputs; it is not shown here.",
     "ex_update_intro": "One step of gradient descent, $\\theta \\leftarrow \\theta - \\eta\\, \\partial J/\\partial "
                        "\\theta$ with $\\eta = %(lr)s$:",
     "ex_objective": "The objective:",
@@ -513,6 +539,8 @@ GRAPH_KO: dict = {
     "ex_forward": "순전파",
     "ex_backward": "역전파",
     "ex_update": "기울기와 수정된 파라미터",
+    "ex_update_lm": "이 신경망은 레벤버그-마쿼트 방법으로 학습한다. 그 단계는 출력의 야코비 행렬로 모든 샘플에 "
+                    "대한 연립방정식 하나를 풀며, 여기서는 싣지 않는다.",
     "ex_update_intro": "경사 하강법 한 단계, $\\theta \\leftarrow \\theta - \\eta\\, \\partial J/\\partial \\theta$, "
                        "$\\eta = %(lr)s$:",
     "ex_objective": "목적 함수:",

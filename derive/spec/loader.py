@@ -37,8 +37,10 @@ OPTIMIZERS: dict[str, dict[str, float]] = {
     "adagrad": {"eps": 1e-8},
     "rmsprop": {"rho": 0.9, "eps": 1e-8},
     "adam": {"beta1": 0.9, "beta2": 0.999, "eps": 1e-8},
+    "lm": {"mu": 1e-3, "mu_dec": 0.1, "mu_inc": 10.0, "mu_max": 1e10},  # MATLAB's trainlm
 }
 DEFAULT_LR = {"sgd": 0.1, "momentum": 0.01, "nesterov": 0.01, "adagrad": 0.01, "rmsprop": 0.001, "adam": 0.001}
+FULL_BATCH = ("lm",)  # second-order optimisers: one step an epoch on all samples, no learning rate
 
 
 @dataclass(frozen=True)
@@ -59,7 +61,7 @@ class Layer:
 @dataclass(frozen=True)
 class Optimizer:
     name: str
-    lr: float
+    lr: float | None  # None for a full-batch optimiser (lm), which takes none
     params: tuple[tuple[str, float], ...] = ()
 
     def get(self, key: str) -> float:
@@ -263,7 +265,13 @@ def _build(r: _Reader) -> Spec:
         source=r.source,
     )
     example = _example(r, spec) if "example" in r.table else None
-    return replace(spec, example=example, train=_train(r))
+    train = _train(r)
+    coupled = next((i for i, layer in enumerate(spec.layers, 1) if layer.kind.couples_samples), None)
+    if train.optimizer.name == "lm" and coupled is not None:
+        r.sub("train", r.table["train"]).fail("optimizer", f"lm needs the Jacobian of each sample's outputs, and "
+                                              f"layer[{coupled}] ({spec.layers[coupled - 1].kind.kind}) couples "
+                                              "the samples; use a first-order optimiser")
+    return replace(spec, example=example, train=train)
 
 
 def _notation(r: _Reader):
@@ -508,15 +516,25 @@ def _train(r: _Reader) -> Train:
     if isinstance(value, str):
         if value not in OPTIMIZERS:
             t.fail("optimizer", f"unknown optimizer {value!r} (expected one of {names})")
-        optimizer = Optimizer(value, lr or DEFAULT_LR[value], tuple(OPTIMIZERS[value].items()))
+        name, o, params = value, t, tuple(OPTIMIZERS[value].items())
     else:
         o = t.sub("optimizer", value)
         name = o.choice("name", tuple(OPTIMIZERS))
         defaults = OPTIMIZERS[name]
-        o.check_keys(("name", "lr", *defaults))
+        o.check_keys(("name", *(() if name in FULL_BATCH else ("lr",)), *defaults))
         params = tuple((key, o.positive_float(key, default)) for key, default in defaults.items())
         for key, val in params:
-            if key in ("momentum", "rho", "beta1", "beta2") and not val < 1:
+            if key in ("momentum", "rho", "beta1", "beta2", "mu_dec") and not val < 1:
                 o.fail(key, f"expected a number in (0, 1), got {val}")
-        optimizer = Optimizer(name, o.positive_float("lr", lr or DEFAULT_LR[name]), params)
+            if key == "mu_inc" and not val > 1:
+                o.fail(key, f"expected a number above 1, got {val}")
+        if name == "lm" and not dict(params)["mu"] < dict(params)["mu_max"]:
+            o.fail("mu", "expected a number below mu_max")
+    if name in FULL_BATCH:
+        if lr is not None:
+            t.fail("learning_rate", f"{name} takes no learning rate (its step is solved, not scaled)")
+        optimizer = Optimizer(name, None, params)
+    else:
+        given = o.positive_float("lr", None) if o is not t else None
+        optimizer = Optimizer(name, given or lr or DEFAULT_LR[name], params)
     return Train(optimizer, t.positive_int("epochs", 10, limit=10**6), t.positive_int("batch_size", 32, limit=10**7))

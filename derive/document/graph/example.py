@@ -75,7 +75,7 @@ class GraphExample:
         self.gradients = self.instance.gradients(derivation)
         self.J = self.instance.objective()
         train = spec.train
-        self.lr = train.optimizer.lr if train else 0.1
+        self.lr = train.optimizer.lr if train else 0.1  # None for a full-batch optimiser (lm)
 
     def _given_param(self, p: Tensor, given, shape: list) -> list | None:
         """A dense layer's W and b from [example], where they have this layer's shape."""
@@ -134,9 +134,10 @@ def example_section(doc) -> Section:
     s.subsections.append(sub)
     if doc.graph.params:
         sub = Section(doc.t("ex_update"), "sec:ex:update")
-        sub.flow.append(Para(doc.t("ex_update_intro", lr=number(ex.lr))))
+        update = ex.lr is not None
+        sub.flow.append(Para(doc.t("ex_update_intro", lr=number(ex.lr)) if update else doc.t("ex_update_lm")))
         for lg in doc.graph.layers:
-            if lg.params:
+            if lg.params and update:
                 sub.flow.append(Para(doc.t("forward_layer", l=lg.l, kind=doc.kind_title(lg), name=escape(lg.name))))
                 rows = [row for param in lg.params for row in rows_of(param, True)]
                 sub.flow.append(Table(header + [doc.t("col_updated")], limit(rows, doc), "lrrr"))
