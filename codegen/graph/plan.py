@@ -22,7 +22,7 @@ import sympy as sp
 from codegen.forms import CodegenError, activation_forms, array, domains, loss_expression, optimizer_call, relu_like
 from codegen.printer import helper_names, helper_source, print_lines, stabilize
 from derive.calculus.backward import GraphDerivation, backward, gradient_base
-from derive.calculus.jacobian import JacobianError, curvature, output_jacobian
+from derive.calculus.jacobian import JacobianError, curvature, jacobian_base, output_jacobian
 from derive.calculus.second_order import direction_base, r_operator
 from derive.document.graph_text import text as graph_text
 from derive.network import indices as ix
@@ -299,20 +299,24 @@ class GraphPlanner:
             text += "\n    using Σ_r t_r = 1 (each row of T sums to one)"
         lower.assign(target, self._numbers(head.scale * delta), text)
 
+    @staticmethod
+    def _slope(lg: LayerGraph, u: sp.Expr, y: sp.Expr) -> sp.Expr:
+        """f'(u) of an elementwise activation in the form activation_forms chose: in y where that is safe, else in u."""
+        act = lg.activation
+        forms = activation_forms(act)
+        if forms.derivative_in_y or act.output_form is None:
+            return forms.derivative(act.dydu(u, y))
+        return forms.derivative(act.derivative.xreplace({catalog.x: u}))
+
     def _through_activation(self, lower: Lowerer, lg: LayerGraph, target: Array):
         """(7) ∂J/∂u = ∂J/∂y ⊙ f'(u), f' in the form activation_forms chose (in y where it is safe)."""
         act = lg.activation
-        forms = activation_forms(act)
         u, y = self.arrays[lg.pre.name].ref(), self.arrays[lg.output.name].ref()
         dy = self.grad(lg.output.name).ref()
-        if forms.derivative_in_y or act.output_form is None:
-            slope = act.dydu(u.symbol, y.symbol)
-        else:
-            slope = act.derivative.xreplace({catalog.x: u.symbol})
-        slope = forms.derivative(slope)
+        slope = self._slope(lg, u.symbol, y.symbol)
         shown = act.dydu(sp.Symbol(f"u{lg.l}"), sp.Symbol(f"y{lg.l}"))
         text = f"(7) ∂J/∂u{lg.l} = ∂J/∂y{lg.l} ⊙ f'(u{lg.l}), f' = {_plain(shown)}"
-        if forms.output_form_unsafe:
+        if activation_forms(act).output_form_unsafe:
             text += _kept(act)
         if slope == 1:
             lower.ops += [Comment(text + " (identity: no copy)"), Alias(target, dy)]
@@ -396,11 +400,19 @@ class GraphPlanner:
         memo = dict(lower.memo)
         lower.assign(seed, identity(sp.KroneckerDelta(ix.o, ix.k)), f"at u: ∂u{out.l}[n, o]/∂u{out.l}[n, k] = [o = k]")
         at_u, lower.ops, lower.memo = lower.ops, [], dict(memo)
-        lower.assign(seed, identity(jac.seed), f"∂y{out.l}[n, o]/∂u{out.l}[n, k] = {_plain(jac.seed)}")
+        start = jac.seed if out.activation.is_softmax else \
+            sp.KroneckerDelta(ix.o, ix.k) * self._slope(out, out.pre.element, out.output.element)
+        lower.assign(seed, identity(start), f"∂y{out.l}[n, o]/∂u{out.l}[n, k] = {_plain(jac.seed)}")
         at_y, lower.ops, lower.memo = lower.ops, [], memo  # nothing computed in a branch is shared outside it
+        layers_by_pre = {lg.pre.name: lg for lg in self.graph.layers if not lg.activation.is_softmax}
         for step in jac.steps[1:]:
+            formula = step.formula
+            if step.of in layers_by_pre:  # J_u = J_y ⊙ f'(u), f' in the chosen form, as in the sweep
+                lg = layers_by_pre[step.of]
+                formula = jacobian_base(lg.output.name)[(ix.n, ix.o, *lg.pre.indices[1:])] * \
+                    self._slope(lg, lg.pre.element, lg.output.element)
             if step.tensor.name in wanted:
-                lower.assign(self.arrays[step.tensor.name], identity(step.formula),
+                lower.assign(self.arrays[step.tensor.name], identity(formula),
                              f"∂y[n, o]/∂{step.of} = J{step.of}{_idx(step.tensor)} = {_plain(step.formula)}")
         ops = share(lower.ops, self.namer.fresh, "c")
         every = [*(op for b in blocks for op in b.all_ops()), *at_u, *at_y, *ops]
