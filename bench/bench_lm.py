@@ -1,7 +1,7 @@
 """Levenberg-Marquardt against Adam on seed 004's kind of problem (a benchmark, not a test).
 
 A 1-10-1 tanh network (examples/sine_lm.toml) fits a noisy sine, 200 points, float64, full batch for LM.
-LM runs `--epochs` epochs (one solved step each); Adam runs 20 times as many epochs at each learning rate of a
+LM runs `--epochs` epochs (one solved step each), and so do the other full-batch optimisers; Adam runs 20 times as many epochs at each learning rate of a
 grid and each batch size (the tuning), and the best final training MSE is reported. Wall times are of whole
 runs in this process. Then the time of one Jacobian (all 200 samples) and one H·V of the generated module
 against PyTorch's `torch.func.jacrev` and forward-over-reverse `jvp(grad)` on the same network, when installed
@@ -92,17 +92,22 @@ def main(argv=None) -> int:
     params = module.init_params(0)
     seconds = timed(lambda: module.fit(params, X, T, epochs=args.epochs))
     lm = mse(module, params, X, T)
-    print(f"1-10-1 tanh, noisy sine (noise variance 0.01), 200 points, float64")
-    print(f"  LM    {args.epochs:6d} epochs  {seconds:7.3f} s  training MSE {lm:.6f}")
+    print("1-10-1 tanh, noisy sine (noise variance 0.01), 200 points, float64")
+    print(f"  LM                {args.epochs:6d} epochs  {seconds:7.3f} s  training MSE {lm:.6f}")
+    for name in ("Newton", "HessianFree", "LBFGS", "ConjugateGradient"):
+        p = module.init_params(0)
+        seconds = timed(lambda p=p, name=name: module.fit(p, X, T, epochs=args.epochs, optimizer=getattr(module, name)()))
+        print(f"  {name:17s} {args.epochs:6d} epochs  {seconds:7.3f} s  training MSE {mse(module, p, X, T):.6f}")
     best = None
     for lr in LEARNING_RATES:
         for batch in BATCHES:
             p = module.init_params(0)
             epochs = 20 * args.epochs
-            seconds = timed(lambda: module.fit(p, X, T, epochs=epochs, batch_size=batch, optimizer=module.Adam(lr=lr)))
+            seconds = timed(lambda p=p, epochs=epochs, batch=batch, lr=lr: module.fit(
+                p, X, T, epochs=epochs, batch_size=batch, optimizer=module.Adam(lr=lr)))
             found = (mse(module, p, X, T), lr, batch, seconds)
             best = min(best, found) if best else found
-            print(f"  Adam  {epochs:6d} epochs  {seconds:7.3f} s  training MSE {found[0]:.6f}  (lr {lr:g}, batch {batch})")
+            print(f"  Adam              {epochs:6d} epochs  {seconds:7.3f} s  training MSE {found[0]:.6f}  (lr {lr:g}, batch {batch})")
     print(f"  best Adam: MSE {best[0]:.6f} (lr {best[1]:g}, batch {best[2]}); LM {lm:.6f}: "
           f"{'LM lower' if lm < best[0] else 'Adam lower'}, Adam / LM = {best[0] / lm:.3f}")
 

@@ -169,9 +169,14 @@ def domains(spec: Spec) -> list[str]:
     return notes
 
 
+INTEGER_KEYS = ("history", "max_size", "cg_iterations")
+
+
 def optimizer_call(spec: Spec) -> str:
     classes = {"sgd": "SGD", "momentum": "Momentum", "nesterov": "Nesterov", "adagrad": "AdaGrad",
-               "rmsprop": "RMSProp", "adam": "Adam", "lm": "LevenbergMarquardt"}
+               "rmsprop": "RMSProp", "adam": "Adam", "lbfgs": "LBFGS", "cg": "ConjugateGradient",
+               "lm": "LevenbergMarquardt", "newton": "Newton", "hf": "HessianFree"}
     opt = spec.train.optimizer
-    args = [*([f"lr={opt.lr!r}"] if opt.lr is not None else []), *(f"{key}={value!r}" for key, value in opt.params)]
+    args = [*([f"lr={opt.lr!r}"] if opt.lr is not None else []),
+            *(f"{key}={int(value) if key in INTEGER_KEYS else value!r}" for key, value in opt.params)]
     return f"{classes[opt.name]}({', '.join(args)})"

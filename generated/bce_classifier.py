@@ -554,6 +554,244 @@ class Adam(_Optimizer):
         np.divide(m, buf, out=buf)
         buf *= self._lr_t
         p -= buf
+# The full-batch optimisers (seed 004's "1.5" order): one step an epoch on all samples, from the loss and its
+# gradient at trial points. step(params, X, T) updates params in place and returns the loss before the step;
+# `stopped` is set when no step lowers the loss any more.
+
+def _flat(params):
+    """The parameters as one float64 vector in the order of _LAYOUT (a copy)."""
+    return np.concatenate([np.asarray(params[key], dtype=np.float64).ravel() for key in PARAM_KEYS])
+
+
+def _assign(params, flat):
+    for key, shape, start, stop in _LAYOUT:
+        params[key][...] = flat[start:stop].reshape(shape)
+
+
+def _evaluator(params, X, T):
+    """theta -> (loss, gradient as a float64 vector) at the parameters theta (params is left at theta)."""
+    grads = _new_gradients(params, X)
+
+    def evaluate(theta):
+        _assign(params, theta)
+        E, g = _loss_and_gradients(params, X, T, grads)
+        return E, _flat(g)
+
+    return evaluate
+
+
+def _wolfe_step(evaluate, theta, E0, g0, d, step, c1, c2, tries=30):
+    """A step t along d with the strong Wolfe conditions, E(θ + t d) <= E0 + c1 t g0·d and |g·d| <= c2 |g0·d|
+    (Nocedal & Wright, Algorithms 3.5 and 3.6, bisection in the zoom): (t, E, g), or None when there is none."""
+    slope0 = float(g0 @ d)
+    if not slope0 < 0:
+        return None
+    prev = (0.0, E0, slope0)
+    low = high = None
+    t = step
+    for i in range(tries):
+        E, g = evaluate(theta + t * d)
+        slope = float(g @ d)
+        if not np.isfinite(E) or E > E0 + c1 * t * slope0 or (i > 0 and E >= prev[1]):
+            low, high = prev, t
+            break
+        if abs(slope) <= -c2 * slope0:
+            return t, E, g
+        if slope >= 0:
+            low, high = (t, E, slope), prev[0]
+            break
+        prev = (t, E, slope)
+        t *= 2
+    else:
+        return None
+    best = None
+    for _ in range(tries):
+        t = (low[0] + high) / 2
+        E, g = evaluate(theta + t * d)
+        slope = float(g @ d)
+        if not np.isfinite(E) or E > E0 + c1 * t * slope0 or E >= low[1]:
+            high = t
+            continue
+        best = (t, E, g)
+        if abs(slope) <= -c2 * slope0:
+            return best
+        if slope * (high - low[0]) >= 0:
+            high = low[0]
+        low = (t, E, slope)
+    return best  # sufficient decrease without the curvature condition, or None
+
+
+class _FullBatch:
+    """What the line-search optimisers share: the evaluation at trial points and the accepted step."""
+
+    full_batch = True
+    c2 = 0.9
+
+    def __init__(self, tol):
+        self.tol = float(tol)
+        self.stopped = False
+        self._last = None  # (theta, X, T, E, g) where the last step ended: the next one starts from it
+
+    def step(self, params, X, T):
+        X, T = _batch(X, T)
+        evaluate = _evaluator(params, X, T)
+        theta = _flat(params)
+        last = self._last
+        if last is not None and last[1] is X and last[2] is T and np.array_equal(last[0], theta):
+            E, g = last[3], last[4]
+        else:
+            E, g = evaluate(theta)
+        if not (np.isfinite(E) and np.abs(g).max(initial=0) > self.tol):
+            self.stopped = True
+            return E
+        d, step = self._direction(g)
+        found = _wolfe_step(evaluate, theta, E, g, d, step, 1e-4, self.c2)
+        if found is None and self._restart():  # a stale direction: try steepest descent once
+            d, step = self._direction(g)
+            found = _wolfe_step(evaluate, theta, E, g, d, step, 1e-4, self.c2)
+        if found is None:
+            _assign(params, theta)
+            self.stopped = True
+            return E
+        t, E_new, g_new = found
+        _assign(params, theta + t * d)
+        self._last = (_flat(params), X, T, E_new, g_new)
+        self._accepted(t * d, g_new - g, g, d, t)
+        return E
+
+
+class LBFGS(_FullBatch):
+    """Limited-memory BFGS (Nocedal & Wright, Algorithm 7.4): d = -H g by the two-loop recursion over the last
+    `history` pairs (s, y) of steps and gradient changes, H₀ = (sᵀy / yᵀy) I; a strong Wolfe line search
+    (c₁ = 1e-4, c₂ = 0.9), first trial step 1 (1/|g| on the first step). Stops when max |g| <= tol or no step
+    lowers the loss."""
+
+    def __init__(self, history=10, tol=1e-09):
+        super().__init__(tol)
+        self.history = int(history)
+        self.pairs = []
+
+    def _direction(self, g):
+        q = g.copy()
+        alphas = []
+        for s, y, rho in reversed(self.pairs):
+            alpha = rho * (s @ q)
+            q -= alpha * y
+            alphas.append(alpha)
+        if self.pairs:
+            s, y, _ = self.pairs[-1]
+            q *= (s @ y) / (y @ y)
+        for (s, y, rho), alpha in zip(self.pairs, reversed(alphas)):
+            q += (alpha - rho * (y @ q)) * s
+        return -q, 1.0 if self.pairs else min(1.0, 1.0 / np.linalg.norm(g))
+
+    def _restart(self):
+        had = bool(self.pairs)
+        self.pairs = []
+        return had
+
+    def _accepted(self, s, y, g, d, t):
+        if s @ y > 1e-12 * np.linalg.norm(s) * np.linalg.norm(y):  # curvature: keep H positive definite
+            self.pairs.append((s, y, 1.0 / (s @ y)))
+            del self.pairs[:-self.history]
+
+
+class ConjugateGradient(_FullBatch):
+    """Nonlinear conjugate gradient, Polak-Ribière+ (Nocedal & Wright 5.2): d = -g + β d_prev with
+    β = max(0, gᵀ(g - g_prev) / g_prevᵀg_prev), steepest descent whenever d is not a descent direction; a strong
+    Wolfe line search (c₁ = 1e-4, c₂ = 0.1), first trial step from the last one (t g_prevᵀd_prev / gᵀd)."""
+
+    c2 = 0.1
+
+    def __init__(self, tol=1e-09):
+        super().__init__(tol)
+        self.previous = None  # (g, d, t·g·d) of the last accepted step
+
+    def _direction(self, g):
+        if self.previous is None:
+            return -g, min(1.0, 1.0 / np.linalg.norm(g))
+        g_prev, d_prev, taken = self.previous
+        beta = max(0.0, g @ (g - g_prev) / (g_prev @ g_prev))
+        d = -g + beta * d_prev
+        if not g @ d < 0:
+            d = -g
+        return d, min(1.0, taken / (g @ d))
+
+    def _restart(self):
+        had = self.previous is not None
+        self.previous = None
+        return had
+
+    def _accepted(self, s, y, g, d, t):
+        self.previous = (g, d, t * (g @ d))
+
+
+def _truncated_cg(apply, b, iterations, tol=1e-10, x=None):
+    """x with apply(x) ≈ b by linear conjugate gradient (apply symmetric), at most `iterations` products;
+    stopped early on a tiny residual or where apply shows a direction of non-positive curvature."""
+    x = np.zeros_like(b) if x is None else x.copy()
+    r = b - apply(x) if x.any() else b.copy()
+    d = r.copy()
+    rr = r @ r
+    for _ in range(iterations):
+        if rr <= tol * tol * (b @ b):
+            break
+        Ad = apply(d)
+        curvature = d @ Ad
+        if not curvature > 0:
+            break
+        alpha = rr / curvature
+        x += alpha * d
+        r -= alpha * Ad
+        rr, rr_old = r @ r, rr
+        d = r + (rr / rr_old) * d
+    return x
+
+
+class Newton:
+    """Damped Newton: (H + λI) Δθ = -g with H the Hessian derived by the R-operator, formed (`hessian`) and
+    solved by Cholesky up to `max_size` parameters, else Hessian-free: truncated CG on hvp products (at most
+    `cg_iterations`). λ <- λ/10 after a step that lowers the loss, else λ <- 10 λ and solved again (a Hessian
+    that is not positive definite, a non-finite system too); beyond 1e10 `stopped`. Full batch."""
+
+    full_batch = True
+
+    def __init__(self, damping=0.001, max_size=500, cg_iterations=50):
+        self.damping, self.max_size, self.cg_iterations = float(damping), int(max_size), int(cg_iterations)
+        self.stopped = False
+
+    def step(self, params, X, T):
+        X, T = _batch(X, T)
+        theta = _flat(params)
+        E, g = _evaluator(params, X, T)(theta)
+        _assign(params, theta)
+        H = hessian(params, X, T).astype(np.float64) if _SIZE <= self.max_size else None
+        hv = lambda v: _flat(_hvp(params, X, T, _views(v.astype(DTYPE))))
+        while self.damping <= 1e10:
+            delta = self._solve(H, hv, g)
+            if delta is not None:
+                _assign(params, theta + delta)
+                trial = loss(params, X, T)
+                if np.isfinite(trial) and trial < E:
+                    self.damping = max(self.damping / 10, 1e-20)
+                    return E
+                _assign(params, theta)
+            self.damping *= 10
+        self.stopped = True
+        return E
+
+    def _solve(self, H, hv, g):
+        try:
+            if H is not None:
+                L = np.linalg.cholesky(H + self.damping * np.eye(len(g)))
+                delta = -np.linalg.solve(L.T, np.linalg.solve(L, g))
+            else:
+                delta = -_truncated_cg(lambda v: hv(v) + self.damping * v, g, self.cg_iterations)
+        except np.linalg.LinAlgError:
+            return None
+        return delta if np.isfinite(delta).all() and delta @ g < 0 else None
+
+
 
 
 class LevenbergMarquardt:
@@ -573,24 +811,20 @@ class LevenbergMarquardt:
 
     def step(self, params, X, T):
         X, T = _batch(X, T)
-        E, grads = _loss_and_gradients(params, X, T, _new_gradients(params, X))
-        J, H = _gauss_newton_parts(params, X, T)
-        A = _gauss_newton_factor(J, H).astype(np.float64)
-        scale = X.shape[0]  # the gradient of the sum over samples
-        g = np.concatenate([grads[key].ravel() for key in PARAM_KEYS]).astype(np.float64) * scale
-        start = {key: params[key].copy() for key in PARAM_KEYS}
+        theta = _flat(params)
+        E, g = _evaluator(params, X, T)(theta)
+        A = _gauss_newton_factor(*_gauss_newton_parts(params, X, T)).astype(np.float64)
+        g *= X.shape[0]  # the gradient of the sum over samples
         while self.mu <= self.mu_max:
             delta = self._solve(A, g)
             if delta is not None:
-                for key, shape, begin, end in _LAYOUT:
-                    params[key][...] = start[key] + delta[begin:end].reshape(shape)
+                _assign(params, theta + delta)
                 trial = loss(params, X, T)
                 if np.isfinite(trial) and trial < E:
                     self.mu = max(self.mu * self.mu_dec, 1e-20)
                     return E
             self.mu *= self.mu_inc
-        for key in PARAM_KEYS:
-            params[key][...] = start[key]
+        _assign(params, theta)
         self.stopped = True
         return E
 
@@ -614,6 +848,45 @@ class LevenbergMarquardt:
         return delta if np.isfinite(delta).all() else None
 
 
+class HessianFree:
+    """Hessian-free optimisation (Martens 2010): truncated CG on (G + λI) p = -g with G the Gauss-Newton matrix
+    (its products from the Jacobian of the step, formed once), started from the last solution times 0.95; λ
+    by the reduction ratio ρ = (E(θ + p) - E(θ)) / (gᵀp + ½ pᵀGp): λ <- 3/2 λ when ρ < 1/4, 2/3 λ when ρ > 3/4.
+    A step that does not lower the loss is not taken. Full batch; `stopped` when λ passes 1e10."""
+
+    full_batch = True
+
+    def __init__(self, damping=1.0, cg_iterations=50):
+        self.damping, self.cg_iterations = float(damping), int(cg_iterations)
+        self.stopped = False
+        self._previous = None
+
+    def step(self, params, X, T):
+        X, T = _batch(X, T)
+        theta = _flat(params)
+        E, g = _evaluator(params, X, T)(theta)
+        J, H = _gauss_newton_parts(params, X, T)
+        J = J.astype(np.float64)
+        scale = X.shape[0]  # the objective's 1/N
+        G = lambda v: np.einsum("nkp,nk->p", J, H * (J @ v)) / scale
+        start = None if self._previous is None else 0.95 * self._previous
+        p = _truncated_cg(lambda v: G(v) + self.damping * v, -g, self.cg_iterations, x=start)
+        self._previous = p
+        _assign(params, theta + p)
+        trial = loss(params, X, T)
+        predicted = g @ p + 0.5 * p @ G(p)
+        rho = (trial - E) / predicted if predicted < 0 else -np.inf
+        if rho < 0.25 or not np.isfinite(trial):
+            self.damping *= 1.5
+        elif rho > 0.75:
+            self.damping *= 2 / 3
+        if not (np.isfinite(trial) and trial < E):
+            _assign(params, theta)
+            self._previous = None
+            self.stopped = self.damping > 1e10
+        return E
+
+
 def fit(params, X, T, *, epochs=30, batch_size=8, optimizer=None, shuffle=True, seed=0,
         callback=None, verbose=False, state=None):
     """Minibatch training, updating params in place; returns the loss of each epoch.
@@ -625,8 +898,8 @@ def fit(params, X, T, *, epochs=30, batch_size=8, optimizer=None, shuffle=True, 
     A given `state` (init_state()) is updated in place by every minibatch.
     Every step writes its gradients into the same flat buffer, so the dict that optimizer.step receives
     is overwritten by the next step (an optimiser that keeps gradients must copy them).
-    A full-batch optimiser (`full_batch = True`: LevenbergMarquardt) takes one step an epoch on all samples,
-    and training ends early when it has `stopped`.
+    A full-batch optimiser (`full_batch = True`: LBFGS, ConjugateGradient, LevenbergMarquardt) takes one step
+    an epoch on all samples, and training ends early when it has `stopped`.
     """
     X, T = _batch(X, T)
     if optimizer is None:
@@ -635,6 +908,8 @@ def fit(params, X, T, *, epochs=30, batch_size=8, optimizer=None, shuffle=True, 
         history = []
         for epoch in range(1, epochs + 1):
             history.append(optimizer.step(params, X, T))
+            if state is not None:
+                _update_state(state, _forward(params, X), X.shape[0])
             if callback is not None:
                 callback(epoch, history[-1])
             if verbose:

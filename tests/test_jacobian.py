@@ -8,6 +8,7 @@ through the reference forward pass of test_graph_codegen (written from the defin
 
 import io
 import itertools
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -29,7 +30,7 @@ from test_graph_codegen import (
 from codegen.gradcheck import load_module, main_gradcheck
 from codegen.render import generate
 from derive.calculus.backward import backward
-from derive.calculus.jacobian import JacobianError, curvature, output_jacobian, prove_jacobian
+from derive.calculus.jacobian import JacobianError, curvature, output_jacobian, prove_gauss_newton, prove_jacobian
 from derive.network import indices as ix
 from derive.network.graph import Graph
 from derive.spec.catalog import ACTIVATIONS
@@ -368,3 +369,29 @@ def test_gradcheck_checks_the_jacobian_and_catches_a_wrong_one(tmp_path):
     assert main_gradcheck(str(good), 1e-5, 0, out=out) == 0 and "jacobian" in out.getvalue()
     out = io.StringIO()
     assert main_gradcheck(str(bad), 1e-5, 0, out=out) == 1 and out.getvalue().strip().endswith("FAILED")
+
+
+# ---------------------------------------------------------------- the Gauss-Newton matrix, proven
+
+@pytest.mark.parametrize("name", ["residual_layer_norm", "custom_glu"])
+def test_gauss_newton_matrix_is_proven(name):
+    proof = prove_gauss_newton(output_jacobian(derivation_of(SPECS[name])), points=1)
+    assert proof.ok, proof.summary()
+    assert proof.checked > 0 and "Gauss-Newton" in proof.summary()
+
+
+@pytest.mark.parametrize("loss, act, at", PAIRS[:5])
+def test_gauss_newton_of_each_curvature_is_proven(loss, act, at):
+    text = OUT.format(loss=loss, act=act).replace('units = 3\nactivation = "%s"' % act,
+                                                  'units = 2\nactivation = "tanh"\n\n[[layer]]\nunits = 3\n'
+                                                  'activation = "%s"' % act)
+    derivation = derivation_of(text)
+    assert curvature(derivation).at == at
+    assert prove_gauss_newton(output_jacobian(derivation), points=1).ok
+
+
+def test_a_wrong_curvature_is_caught():
+    derivation = derivation_of(SPECS["residual_layer_norm"])
+    right = curvature(derivation)
+    wrong = replace(right, hessian=right.hessian * sp.Rational(101, 100))
+    assert not prove_gauss_newton(output_jacobian(derivation), points=1, curv=wrong).ok

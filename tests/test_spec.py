@@ -41,7 +41,7 @@ BAD = [
     ("unknown activation", spec_with('activation = "sigmoid"', 'activation = "sigmoidal"'),
      ["layer[1].activation", "unknown activation"]),
     ("unknown loss", spec_with('loss = "half_sse"', 'loss = "hinge"'), ["loss", "unknown loss"]),
-    ("unknown optimizer", GOOD + '[train]\noptimizer = "lbfgs"\n', ["train.optimizer", "unknown optimizer"]),
+    ("unknown optimizer", GOOD + '[train]\noptimizer = "bfgs"\n', ["train.optimizer", "unknown optimizer"]),
     ("unknown reduction", spec_with('loss = "half_sse"', 'loss = "half_sse"\nreduction = "max"'), ["reduction"]),
     ("unknown notation", spec_with('loss = "half_sse"', 'loss = "half_sse"\nnotation = "xyz"'), ["notation"]),
     ("softmax on a hidden layer", spec_with('activation = "sigmoid"', 'activation = "softmax"'),

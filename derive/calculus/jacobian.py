@@ -19,11 +19,13 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 
+import mpmath
 import sympy as sp
 
 from derive.calculus import deltas
 from derive.calculus.backward import GraphDerivation, gradient_base
 from derive.calculus.graph_proof import (
+    DIGITS,
     TOLERANCE,
     GraphProof,
     Instance,
@@ -109,6 +111,13 @@ def output_jacobian(derivation: GraphDerivation) -> OutputJacobian:
             formula = _keep_sample(formula)
         steps.append(JStep(name, tensors[name], formula))
     return OutputJacobian(derivation, seed, steps)
+
+
+def pre_activation_jacobian(jacobian: OutputJacobian) -> OutputJacobian:
+    """The same sweep started from [o = k]: ∂u_no/∂x of the output layer's pre-activations (where the
+    Gauss-Newton matrix takes a matching loss's curvature)."""
+    first, seed = jacobian.steps[0], sp.KroneckerDelta(ix.o, ix.k)
+    return OutputJacobian(jacobian.derivation, seed, [JStep(first.of, first.tensor, seed), *jacobian.steps[1:]])
 
 
 def _jacobian_tensor(tensor: Tensor, sizes: dict) -> Tensor:
@@ -218,5 +227,106 @@ def prove_jacobian(jacobian: OutputJacobian, points: int = 2, seed: int = 0) -> 
     return proof
 
 
-__all__ = ["Curvature", "JacobianError", "OutputJacobian", "curvature", "jacobian_base", "output_jacobian",
-           "prove_jacobian"]
+# ------------------------------------------------------------------ the Gauss-Newton matrix at a point
+
+def gauss_newton_matrix(jacobian: OutputJacobian, instance: Instance,
+                        curv: Curvature | None = None) -> tuple[list, mpmath.matrix]:
+    """(the parameter elements, G = Σ_n J_nᵀ H_n J_n of the per-sample sum) at the instance, in DIGITS-digit
+    arithmetic, every number from the derived formulas: the Jacobian's steps (from [o = k] where the curvature is
+    taken in u) and the curvature H."""
+    graph = jacobian.graph
+    curv = curv or curvature(jacobian.derivation)
+    env = evaluate(jacobian if curv.at == "y" else pre_activation_jacobian(jacobian), instance)
+    rows = [e for e, _ in elements_at(graph.output, instance.sizes)]  # (n, o) in order
+    params = [e for p in graph.params for e, _ in elements_at(p, instance.sizes)]
+    with mpmath.workdps(DIGITS):
+        J = mpmath.matrix([[_mpf(env[jacobian_base(e.base.label.name)[(*row.indices, *e.indices)]]) for e in params]
+                           for row in rows])
+        H = mpmath.zeros(len(rows), len(rows))
+        for i, row in enumerate(rows):
+            for j, col in enumerate(rows):
+                if row.indices[0] == col.indices[0]:
+                    index = {ix.n: row.indices[0], ix.k: row.indices[1], ix.r: col.indices[1]}
+                    H[i, j] = _mpf(instance.number(curv.hessian, index, instance.values))
+        return params, J.T * H * J
+
+
+def _mpf(value) -> mpmath.mpf:
+    return mpmath.mpf(str(value))
+
+
+class GaussNewtonProof(JacobianProof):
+    def summary(self) -> str:
+        if not self.ok:
+            return super().summary()
+        shown = ", ".join(f"{s}={v}" for s, v in self.sizes.items())
+        return (f"proven: {self.checked} elements of the Gauss-Newton matrix (the sum over samples of J transposed, "
+                f"H, J) agree with the Jacobian and the loss's Hessian differentiated directly on the instance {shown}, "
+                "at two points")
+
+
+def prove_gauss_newton(jacobian: OutputJacobian, points: int = 2, seed: int = 0,
+                       curv: Curvature | None = None) -> GaussNewtonProof:
+    """G on the instance against direct differentiation: J of the written-out outputs (or pre-activations) by
+    reverse mode, H_n by sympy.diff twice of the sample's loss written in them (nothing of the derivation used)."""
+    graph = jacobian.graph
+    curv = curv or curvature(jacobian.derivation)
+    out = graph.layers[-1]
+    sizes = instance_sizes(graph)
+    proof = GaussNewtonProof({s: sizes[s] for s in sorted(sizes, key=str)}, 0, 0.0)
+    rng = random.Random(seed)
+    written = WrittenLoss(graph, sizes).written
+    params = [e for p in graph.params for e, _ in elements_at(p, sizes)]
+    width = int(sp.sympify(out.output.shape[-1]).xreplace(sizes))
+    a = [sp.Symbol(f"a{k}", real=True) for k in range(width)]
+    spec = graph.spec
+    if curv.at == "u":
+        outputs = [sp.exp(v) / sp.Add(*map(sp.exp, a)) for v in a] if out.activation.is_softmax else \
+            [out.activation.of(v) for v in a]
+    else:
+        outputs = a
+    for _ in range(points):
+        point = random_point(graph, sizes, rng)
+        params_at, derived = gauss_newton_matrix(jacobian, Instance(graph, sizes, point), curv)
+        with mpmath.workdps(DIGITS):
+            direct = mpmath.zeros(len(params), len(params))
+            base = (out.pre if curv.at == "u" else out.output).base
+            for n in range(1, sizes[ix.BATCH] + 1):
+                rows = [reverse_mode(written[base[n, k]], point, params) for k in range(1, width + 1)]
+                J = mpmath.matrix([[_mpf(row[e]) for e in params] for row in rows])
+                at = dict(zip(a, (_number_at(written[base[n, k]], point) for k in range(1, width + 1))))
+                targets = [point[sp.IndexedBase("t")[n, k]] for k in range(1, width + 1)]
+                E = sp.Add(*(spec.loss.of(y, t) for y, t in zip(outputs, targets)))
+                if spec.loss.mean_over_outputs:
+                    E = E / width
+                H = mpmath.matrix([[_mpf(sp.N(sp.diff(E, p, q).xreplace(at), DIGITS)) for q in a] for p in a])
+                direct += J.T * H * J
+            for i in range(len(params)):
+                for j in range(len(params)):
+                    want, got = direct[i, j], derived[i, j]
+                    difference = abs(got - want) / (1 + abs(want))
+                    proof.checked += 1
+                    proof.worst = max(proof.worst, float(difference))
+                    if not difference < mpmath.mpf(10) ** -25:
+                        proof.failures.append(f"G[{params_at[i]}, {params_at[j]}]: derived {mpmath.nstr(got, 12)}, "
+                                              f"direct {mpmath.nstr(want, 12)}")
+    proof.checked //= points
+    return proof
+
+
+def _number_at(expr: sp.Expr, point: dict) -> sp.Float:
+    return sp.N(expr.xreplace(point), DIGITS)
+
+
+__all__ = [
+    "Curvature",
+    "JacobianError",
+    "OutputJacobian",
+    "curvature",
+    "gauss_newton_matrix",
+    "jacobian_base",
+    "output_jacobian",
+    "pre_activation_jacobian",
+    "prove_gauss_newton",
+    "prove_jacobian",
+]

@@ -156,6 +156,27 @@ _OPT_WORD = {"sgd": "SGD", "momentum": "momentum", "nesterov": "Nesterov", "adag
              "rmsprop": "RMSProp", "adam": "Adam", "lm": "Levenberg--Marquardt"}
 
 
+# The update rules of the full-batch optimisers (one step an epoch on all samples), as (lhs, rhs, note) rows.
+_IF_LOWER = r"\text{if } E(\theta + \Delta\theta) < E(\theta)"
+_WOLFE = (r"E(\theta + t d)", (r"\le E(\theta) + c_1 t\, g^{\top} d, \quad "
+                               r"|g(\theta + t d)^{\top} d| \le c_2 |g^{\top} d|"), "")
+FULL_BATCH_RULES = {
+    "lm": [(r"\left(J^{\top} H J + \mu I\right) \Delta\theta", r"= -g", ""),
+           (r"\theta", r"\leftarrow \theta + \Delta\theta, \quad \mu \leftarrow \mu_{\mathrm{dec}}\, \mu", _IF_LOWER),
+           (r"\mu", r"\leftarrow \mu_{\mathrm{inc}}\, \mu", r"\text{otherwise, and solve again}")],
+    "newton": [(r"\left(H + \lambda I\right) \Delta\theta", "= -g", ""),
+               (r"\theta", r"\leftarrow \theta + \Delta\theta", _IF_LOWER)],
+    "hf": [(r"\left(G + \lambda I\right) \Delta\theta", "= -g", ""),
+           (r"\theta", r"\leftarrow \theta + \Delta\theta", _IF_LOWER),
+           (r"\rho", (r"= \frac{E(\theta + \Delta\theta) - E(\theta)}{g^{\top} \Delta\theta + "
+                      r"\frac{1}{2} \Delta\theta^{\top} G\, \Delta\theta}"), "")],
+    "lbfgs": [("d", "= -H g", ""), _WOLFE, (r"\theta", r"\leftarrow \theta + t d", "")],
+    "cg": [("d", (r"= -g + \beta\, d_{\mathrm{prev}}, \quad \beta = \max\left(0, \frac{g^{\top} (g - "
+                  r"g_{\mathrm{prev}})}{g_{\mathrm{prev}}^{\top} g_{\mathrm{prev}}}\right)"), ""),
+           _WOLFE, (r"\theta", r"\leftarrow \theta + t d", "")],
+}
+
+
 def act_tex(act: Activation) -> str:
     if act.name in _ACT_TEX and not act.custom:
         return _ACT_TEX[act.name]
@@ -295,6 +316,7 @@ class DocumentBuilder:
                      self.proof_section()]
         if self.with_example:
             sections.append(self.example_section())
+        sections += self.second_order_sections()
         return {
             "lang": self.lang,
             "kotex": needs_kotex(self.lang, self.spec.title),
@@ -368,7 +390,7 @@ class DocumentBuilder:
         s.flow.append(Para(self.t(key, E=self.E)))
         opt = self.spec.train.optimizer if self.spec.train else None
         if opt is not None and opt.lr is None:
-            s.flow.append(Para(self.t("gd_intro_lm")))
+            s.flow.append(Para(self.t("gd_intro_lm", optimizer=self.t(f"word_{opt.name}"))))
         else:
             s.flow.append(Para(self.t("gd_intro", lr=number(opt.lr) if opt else "0.1")))
         s.flow.append(Equation([
@@ -688,18 +710,14 @@ class DocumentBuilder:
         s = Section(self.t("optimizer"), "sec:optimizer")
         opt = self.spec.train.optimizer if self.spec.train else None
         name = opt.name if opt else "sgd"
-        fields = {"lr": number(opt.lr if opt else 0.1)} if name != "lm" else {}
+        fields = {"lr": number(opt.lr)} if opt and opt.lr is not None else {"lr": number(0.1)}
         if opt:
             fields.update({k: number(v) for k, v in opt.params})
         s.flow.append(Para(self.t(f"opt_{name}", **fields)))
-        if name == "lm":
-            s.flow.append(Equation([
-                (r"\left(J^{\top} H J + \mu I\right) \Delta\theta", r"= -g", ""),
-                (r"\theta", r"\leftarrow \theta + \Delta\theta, \quad \mu \leftarrow \mu_{\mathrm{dec}}\, \mu",
-                 r"\text{if } E(\theta + \Delta\theta) < E(\theta)"),
-                (r"\mu", r"\leftarrow \mu_{\mathrm{inc}}\, \mu", r"\text{otherwise, and solve again}"),
-            ], "eq:optimizer", kind="relations"))
-            s.flow.append(Para(self.t("opt_lm_after")))
+        if name in FULL_BATCH_RULES:
+            s.flow.append(Equation(FULL_BATCH_RULES[name], "eq:optimizer", kind="relations"))
+            after = "opt_line_search_after" if name in ("lbfgs", "cg") else f"opt_{name}_after"
+            s.flow.append(Para(self.t(after, **fields)))
             return s
         g = r"\frac{\partial %s}{\partial w}" % self.E
         rules = {
@@ -779,6 +797,20 @@ class DocumentBuilder:
             s.flow[-1].items = items
         return s
 
+    # 7b. second order (a full-batch optimiser): from the graph engine, in its names -----------------
+    def second_order_sections(self) -> list[Section]:
+        from derive.calculus.backward import backward
+        from derive.document.graph import second_order
+        from derive.document.graph.document import GraphDocument
+        from derive.network.graph import Graph
+
+        if not second_order.wanted(self.spec):
+            return []
+        derivation = backward(Graph(self.spec))
+        graph_doc = GraphDocument(derivation, None, self.lang, False)
+        point = second_order.chain_instance(derivation.graph, worked_example(self.d)) if self.with_example else None
+        return [second_order.second_order_section(graph_doc, derivation, point)]
+
     # 8. worked example -----------------------------------------------------------------------
     def example_section(self) -> Section:
         ex = worked_example(self.d)
@@ -847,7 +879,8 @@ class DocumentBuilder:
             sub.flow.append(Para(self.t("ex_params_intro", dEdw=self.tex(top.dEdw), sec="sec:optimizer", optimizer=opt,
                                         lr=number(ex.lr))))
         else:
-            sub.flow.append(Para(self.t("ex_params_intro_lm", dEdw=self.tex(top.dEdw), sec="sec:optimizer")))
+            sub.flow.append(Para(self.t("ex_params_intro_lm", dEdw=self.tex(top.dEdw), sec="sec:optimizer",
+                                        optimizer=self.t(f"word_{ex.optimizer}"))))
         for l in range(1, L + 1):
             ls = net.layers[l]
             sub.flow.append(Para(self.t("ex_forward_layer", l=l, name=self.layer_name(l))))

@@ -35,7 +35,7 @@ EN: dict[str, str] = {
     "objective_sum": "Over a batch of $N$ samples the objective is the sum of the samples' losses, "
                      "$\\sum_{s=1}^{N} %(E)s^{(s)}$, so every gradient below is summed the same way.",
     "gd_intro_lm": "Gradient descent moves every weight and bias against its gradient, with a learning rate "
-                   "$\\eta$; this spec trains with Levenberg--Marquardt instead (Section~\\ref{sec:optimizer}), from the "
+                   "$\\eta$; this spec trains with %(optimizer)s instead (Section~\\ref{sec:optimizer}), from the "
                    "same gradients:",
     "gd_intro": "Gradient descent moves every weight and bias against its gradient, with the learning rate "
                 "$\\eta$ (here $\\eta = %(lr)s$):",
@@ -127,6 +127,26 @@ EN: dict[str, str] = {
                    "$h$ is a moving average of squared gradients from 0:",
     "opt_adam": "The spec trains with Adam ($\\eta = %(lr)s$, $\\beta_1 = %(beta1)s$, $\\beta_2 = %(beta2)s$, "
                 "$\\epsilon = %(eps)s$); moments $m, v$ from 0, step $t = 1, 2, \\dots$:",
+    "opt_lbfgs": "The spec trains with L-BFGS (history $m = %(history)s$), one step per epoch on all samples: a "
+                 "quasi-Newton direction from the last $m$ steps $s_i$ and gradient changes $y_i$ (the two-loop "
+                 "recursion, $H_0 = s^{\\top} y / y^{\\top} y$), then a step $t$ along it that meets the strong "
+                 "Wolfe conditions ($c_1 = 10^{-4}$, $c_2 = 0.9$); $g$ is the gradient of the objective:",
+    "opt_cg": "The spec trains with nonlinear conjugate gradient (Polak--Ribi\\`ere+), one step per epoch on all "
+              "samples, each along the direction below with a step $t$ that meets the strong Wolfe conditions "
+              "($c_1 = 10^{-4}$, $c_2 = 0.1$); $g$ is the gradient of the objective:",
+    "opt_line_search_after": "Training stops when $\\max |g| \\le %(tol)s$ or no step lowers the objective.",
+    "word_lbfgs": "L-BFGS", "word_cg": "conjugate gradient", "word_lm": "Levenberg--Marquardt",
+    "opt_newton": "The spec trains with damped Newton ($\\lambda = %(damping)s$), one step per epoch on all "
+                  "samples: $H$ is the Hessian of the objective, from the R-operator (formed up to %(max_size)s "
+                  "parameters, else applied by truncated conjugate gradient, at most %(cg_iterations)s products):",
+    "opt_newton_after": "$\\lambda$ falls tenfold after a step that lowers the objective and rises tenfold, the "
+                        "system solved again, otherwise (and where $H + \\lambda I$ is not positive definite).",
+    "opt_hf": "The spec trains with Hessian-free optimisation (Martens 2010; $\\lambda = %(damping)s$, at most "
+              "%(cg_iterations)s conjugate-gradient steps), one step per epoch on all samples: $G = J^{\\top} H J$ is "
+              "the Gauss--Newton matrix, used only through products:",
+    "opt_hf_after": "$\\lambda$ grows by $3/2$ when $\\rho < 1/4$ and shrinks by $2/3$ when $\\rho > 3/4$; a step "
+                    "that does not lower the objective is not taken.",
+    "word_newton": "Newton's method", "word_hf": "Hessian-free optimisation",
     "opt_lm": "The spec trains with Levenberg--Marquardt ($\\mu = %(mu)s$, $\\mu_{\\mathrm{dec}} = %(mu_dec)s$, "
               "$\\mu_{\\mathrm{inc}} = %(mu_inc)s$, $\\mu_{\\max} = %(mu_max)s$, as MATLAB's \\texttt{trainlm}), one "
               "step per epoch on all samples. $J$ holds $\\partial y_o / \\partial \\theta$ for every sample and output "
@@ -169,8 +189,8 @@ EN: dict[str, str] = {
     "ex_backward_intro": "Output layer first; each delta from its formula in Section~\\ref{%(sec)s}.",
     "ex_chain": "For example, the weight $%(w)s$ by the chain rule, factor by factor:",
     "ex_params": "Gradients and updated parameters",
-    "ex_params_intro_lm": "Each gradient from $%(dEdw)s$; the Levenberg--Marquardt step of Section~\\ref{%(sec)s} "
-                          "solves one system over all samples, so no update from this sample alone is shown:",
+    "ex_params_intro_lm": "Each gradient from $%(dEdw)s$; the %(optimizer)s step of Section~\\ref{%(sec)s} "
+                          "is taken on all samples at once, so no update from this sample alone is shown:",
     "ex_params_intro": "Each gradient from $%(dEdw)s$ and the update of Section~\\ref{%(sec)s} "
                        "(%(optimizer)s, $\\eta = %(lr)s$):",
     "ex_more": "\\dots\\ and %(n)s more",
@@ -204,7 +224,7 @@ KO: dict[str, str] = {
     "objective_sum": "$N$개 샘플의 배치에서 목적 함수는 샘플 손실의 합 "
                      "$\\sum_{s=1}^{N} %(E)s^{(s)}$이므로, 아래의 모든 기울기도 같은 방식으로 더한다.",
     "gd_intro_lm": "경사 하강법은 학습률 $\\eta$로 모든 가중치와 편향을 기울기의 반대 방향으로 수정한다. 이 "
-                   "신경망은 대신 레벤버그-마쿼트 방법(\\ref{sec:optimizer}절)으로, 같은 기울기에서 학습한다:",
+                   "신경망은 대신 %(optimizer)s(\\ref{sec:optimizer}절)(으)로, 같은 기울기에서 학습한다:",
     "gd_intro": "경사 하강법은 학습률 $\\eta$ (여기서는 $\\eta = %(lr)s$)로 모든 가중치와 편향을 기울기의 "
                 "반대 방향으로 조금씩 수정한다:",
     "gd_after": "아래에서는 이 기울기를 구한다. 먼저 출력층에서, 그다음 오차를 거꾸로 전파하면서 각 은닉층에서 "
@@ -284,6 +304,26 @@ KO: dict[str, str] = {
                    "$\\epsilon = %(eps)s$). $h$는 0에서 시작하는 기울기 제곱의 이동 평균이다:",
     "opt_adam": "이 신경망은 Adam으로 학습한다 ($\\eta = %(lr)s$, $\\beta_1 = %(beta1)s$, "
                 "$\\beta_2 = %(beta2)s$, $\\epsilon = %(eps)s$). 모멘트 $m, v$는 0에서, 단계 $t = 1, 2, \\dots$:",
+    "opt_lbfgs": "이 신경망은 L-BFGS(기억 $m = %(history)s$)로 학습한다. 에포크마다 모든 샘플로 한 단계를 밟는다. "
+                 "최근 $m$개의 단계 $s_i$와 기울기 변화 $y_i$로 준뉴턴 방향을 구하고(두 고리 재귀, "
+                 "$H_0 = s^{\\top} y / y^{\\top} y$), 그 방향으로 강한 울프 조건($c_1 = 10^{-4}$, $c_2 = 0.9$)을 "
+                 "만족하는 보폭 $t$를 찾는다. $g$는 목적 함수의 기울기이다:",
+    "opt_cg": "이 신경망은 비선형 켤레 기울기법(폴락-리비에르+)으로 학습한다. 에포크마다 모든 샘플로, 아래 방향을 "
+              "따라 강한 울프 조건($c_1 = 10^{-4}$, $c_2 = 0.1$)을 만족하는 보폭 $t$만큼 한 단계를 밟는다. $g$는 "
+              "목적 함수의 기울기이다:",
+    "opt_line_search_after": "$\\max |g| \\le %(tol)s$이거나 목적 함수를 낮추는 단계가 없으면 학습을 멈춘다.",
+    "word_lbfgs": "L-BFGS", "word_cg": "켤레 기울기법", "word_lm": "레벤버그-마쿼트 방법",
+    "opt_newton": "이 신경망은 감쇠 뉴턴법($\\lambda = %(damping)s$)으로 학습한다. 에포크마다 모든 샘플로 한 "
+                  "단계를 밟는다. $H$는 R-연산자로 구한 목적 함수의 헤세 행렬이다(파라미터 %(max_size)s개까지는 "
+                  "행렬로 만들고, 그보다 많으면 절단 켤레 기울기법으로 곱만 쓴다, 최대 %(cg_iterations)s번):",
+    "opt_newton_after": "목적 함수를 낮춘 단계 뒤에는 $\\lambda$를 10분의 1로 줄이고, 그렇지 않으면(또는 "
+                        "$H + \\lambda I$가 양의 정부호가 아니면) 10배로 늘려 다시 푼다.",
+    "opt_hf": "이 신경망은 헤세 행렬 없는 최적화(Martens 2010; $\\lambda = %(damping)s$, 켤레 기울기 단계 최대 "
+              "%(cg_iterations)s번)로 학습한다. 에포크마다 모든 샘플로 한 단계를 밟는다. $G = J^{\\top} H J$는 "
+              "가우스-뉴턴 행렬이며 곱으로만 쓴다:",
+    "opt_hf_after": "$\\rho < 1/4$이면 $\\lambda$를 $3/2$배, $\\rho > 3/4$이면 $2/3$배로 바꾼다. 목적 함수를 낮추지 "
+                    "않는 단계는 밟지 않는다.",
+    "word_newton": "뉴턴법", "word_hf": "헤세 행렬 없는 최적화",
     "opt_lm": "이 신경망은 레벤버그-마쿼트 방법으로 학습한다 ($\\mu = %(mu)s$, $\\mu_{\\mathrm{dec}} = %(mu_dec)s$, "
               "$\\mu_{\\mathrm{inc}} = %(mu_inc)s$, $\\mu_{\\max} = %(mu_max)s$, MATLAB의 \\texttt{trainlm}과 같다). 에포크마다 "
               "모든 샘플로 한 단계를 밟는다. $J$는 모든 샘플과 출력 $o$에 대한 $\\partial y_o / \\partial \\theta$ "
@@ -320,8 +360,8 @@ KO: dict[str, str] = {
     "ex_backward_intro": "출력층부터, 각 델타는 \\ref{%(sec)s}절의 식으로 계산한다.",
     "ex_chain": "예를 들어 가중치 $%(w)s$의 기울기를 연쇄 법칙으로 인수별로 계산하면",
     "ex_params": "기울기와 수정된 파라미터",
-    "ex_params_intro_lm": "각 기울기는 $%(dEdw)s$로 구했다. \\ref{%(sec)s}절의 레벤버그-마쿼트 단계는 모든 샘플에 "
-                          "대한 연립방정식 하나를 풀기 때문에, 이 샘플만으로 수정한 값은 싣지 않는다:",
+    "ex_params_intro_lm": "각 기울기는 $%(dEdw)s$로 구했다. \\ref{%(sec)s}절의 %(optimizer)s 단계는 모든 샘플에 "
+                          "대해 한 번에 밟기 때문에, 이 샘플만으로 수정한 값은 싣지 않는다:",
     "ex_params_intro": "각 기울기는 $%(dEdw)s$로, 수정은 \\ref{%(sec)s}절의 규칙(%(optimizer)s, $\\eta = %(lr)s$)으로 "
                        "구했다:",
     "ex_more": "\\dots\\ 외 %(n)s개",
@@ -437,8 +477,54 @@ GRAPH_EN: dict = {
     "ex_forward": "Forward pass",
     "ex_backward": "Backward pass",
     "ex_update": "Gradients and updated parameters",
-    "ex_update_lm": "The spec trains with Levenberg--Marquardt, whose step solves one linear system over all "
-                    "samples with the Jacobian of their outputs; it is not shown here.",
+    "word_newton": "Newton's method", "word_hf": "Hessian-free optimisation",
+    "so": "Second order: Newton, Gauss--Newton, Levenberg--Marquardt",
+    "so_intro": "Seed 004 sorts the training methods by order: gradient descent and its variants use $g$ only; "
+                "Newton's method also the curvature, the Hessian $H$ of the objective, and steps to the minimum of "
+                "its quadratic model. The methods of order ``1.5'' (Gauss--Newton, Levenberg--Marquardt) take the "
+                "curvature from the first derivatives of the outputs alone. All of it below comes from the same "
+                "derivation.",
+    "so_coupled": "The %(why)s, so there is no Jacobian of one sample's outputs and no Gauss--Newton matrix here; "
+                  "the Hessian-vector product below still holds.",
+    "so_jacobian": "The Jacobian of the outputs",
+    "so_jacobian_intro": "The Jacobian holds $\\partial y_{no} / \\partial \\theta$ for every sample $n$, output "
+                         "unit $o$ and parameter $\\theta$. Each output unit is backpropagated on its own: the "
+                         "reverse sweep of the sections above is linear in the gradient it starts from, so started "
+                         "from $\\partial y_{no} / \\partial u^{(%(L)s)}_{nk}$ instead of the loss's $\\delta$ it gives "
+                         "the derivatives of $y_{no}$, each sample's part kept (no layer couples the samples). "
+                         "The start, and each parameter:",
+    "so_jacobian_after": "The tensors in between follow the sweep's own formulas, each gradient array "
+                         "$\\partial J/\\partial x$ read as $\\partial y_{no}/\\partial x$.",
+    "so_gn": "Gauss--Newton and Levenberg--Marquardt",
+    "so_gn_intro": "With $J_n = \\partial a_n / \\partial \\theta$ the Jacobian of sample $n$ at the output layer "
+                   "and $H_n$ the Hessian of its loss $E_n$ there, the Hessian of the sum over samples splits in "
+                   "two; the Gauss--Newton matrix $G$ keeps the first part, which needs first derivatives only and "
+                   "is positive semi-definite where $H_n$ is. The part it drops is small near a fit, where "
+                   "$\\partial E_n / \\partial y$ is small:",
+    "so_gn_u": "The loss matches the output activation (its Hessian in the pre-activations $u$ holds no target), "
+               "so $a = u$, derived by \\texttt{sympy.diff} through the activation's Jacobian:",
+    "so_gn_y": "The loss's Hessian in the pre-activations would hold the targets, so $a = y$, the outputs, "
+               "derived by \\texttt{sympy.diff}:",
+    "so_lm": "Levenberg--Marquardt damps Gauss--Newton's step with $\\mu$ (with $g$ the gradient of the sum over "
+             "samples): a small $\\mu$ gives Gauss--Newton's step, a large one a short gradient step. The system "
+             "is solved by Cholesky, never through an inverse.",
+    "so_r": "The R-operator: the Hessian times a vector",
+    "so_r_intro": "Newton's method needs $H$ only through products $H v$. Pearlmutter's R-operator "
+                  "$\\mathcal{R}\\{f\\} = \\frac{d}{d\\epsilon} f(\\theta + \\epsilon v) \\big|_{\\epsilon = 0}$ applied to "
+                  "every formula of the forward pass and of the reverse sweep gives "
+                  "$\\mathcal{R}\\{\\partial J / \\partial \\theta\\} = H v$ at about the cost of two gradients; "
+                  "$\\mathcal{R}\\{\\theta\\} = v$, and every step is \\texttt{sympy.diff} in $\\epsilon$. The forward "
+                  "pass:",
+    "so_r_backward": "And, at the end of the sweep, each parameter's $(H v)$:",
+    "so_lm_example": "One Levenberg--Marquardt step in numbers",
+    "so_lm_example_large": "This network has %(P)s parameters; the step in numbers, a system of that size at 40 "
+                           "digits, is shown for networks of up to %(limit)s.",
+    "so_lm_example_intro": "At the worked example's point, with $\\mu = %(mu)s$: the Jacobian ($%(rows)s$ rows, "
+                           "$%(P)s$ parameters) and $H_n$ evaluated from the formulas above, "
+                           "$(G + \\mu I)\\,\\Delta\\theta = -g$ solved by Cholesky at 40 digits:",
+    "word_lbfgs": "L-BFGS", "word_cg": "conjugate gradient", "word_lm": "Levenberg--Marquardt",
+    "ex_update_lm": "The spec trains with %(optimizer)s, whose step is taken on all samples at once (a line "
+                    "search or a linear system over the batch); it is not shown here.",
     "ex_update_intro": "One step of gradient descent, $\\theta \\leftarrow \\theta - \\eta\\, \\partial J/\\partial "
                        "\\theta$ with $\\eta = %(lr)s$:",
     "ex_objective": "The objective:",
@@ -539,8 +625,48 @@ GRAPH_KO: dict = {
     "ex_forward": "순전파",
     "ex_backward": "역전파",
     "ex_update": "기울기와 수정된 파라미터",
-    "ex_update_lm": "이 신경망은 레벤버그-마쿼트 방법으로 학습한다. 그 단계는 출력의 야코비 행렬로 모든 샘플에 "
-                    "대한 연립방정식 하나를 풀며, 여기서는 싣지 않는다.",
+    "word_newton": "뉴턴법", "word_hf": "헤세 행렬 없는 최적화",
+    "so": "2차 방법: 뉴턴, 가우스-뉴턴, 레벤버그-마쿼트",
+    "so_intro": "시드 004는 학습 방법을 차수로 나눈다. 경사 하강법과 그 변형은 $g$만 쓰고, 뉴턴법은 목적 함수의 "
+                "곡률인 헤세 행렬 $H$도 써서 2차 근사의 최솟점으로 간다. ``1.5차'' 방법(가우스-뉴턴, "
+                "레벤버그-마쿼트)은 출력의 1차 도함수만으로 곡률을 얻는다. 아래는 모두 같은 유도에서 나온다.",
+    "so_coupled": "%(why)s. 그래서 샘플 하나의 출력에 대한 야코비 행렬과 가우스-뉴턴 행렬은 여기서 없고, 아래의 "
+                  "헤세 행렬-벡터 곱은 그대로 성립한다.",
+    "so_jacobian": "출력의 야코비 행렬",
+    "so_jacobian_intro": "야코비 행렬은 모든 샘플 $n$, 출력 $o$, 파라미터 $\\theta$에 대한 "
+                         "$\\partial y_{no} / \\partial \\theta$이다. 출력마다 따로 역전파한다. 위 절들의 역방향 "
+                         "전파는 시작하는 기울기에 대해 선형이므로, 손실의 $\\delta$ 대신 "
+                         "$\\partial y_{no} / \\partial u^{(%(L)s)}_{nk}$에서 시작하면 $y_{no}$의 도함수가 나온다 "
+                         "(샘플마다 따로: 샘플을 묶는 층이 없다). 시작과 각 파라미터:",
+    "so_jacobian_after": "그 사이의 텐서는 역방향 전파의 식을 그대로 따르며, 기울기 배열 $\\partial J/\\partial x$를 "
+                         "$\\partial y_{no}/\\partial x$로 읽는다.",
+    "so_gn": "가우스-뉴턴과 레벤버그-마쿼트",
+    "so_gn_intro": "$J_n = \\partial a_n / \\partial \\theta$를 출력층에서 샘플 $n$의 야코비 행렬, $H_n$을 그곳에서 "
+                   "손실 $E_n$의 헤세 행렬이라 하면, 샘플 합의 헤세 행렬은 두 부분으로 나뉜다. 가우스-뉴턴 행렬 "
+                   "$G$는 1차 도함수만 필요한 첫 부분을 남기며, $H_n$이 양의 준정부호이면 $G$도 그렇다. 버리는 "
+                   "부분은 $\\partial E_n / \\partial y$가 작은, 잘 맞춘 점 근처에서 작다:",
+    "so_gn_u": "손실이 출력 활성화 함수와 짝을 이루므로(가중합 $u$에 대한 헤세 행렬에 목표값이 없다) $a = u$이며, "
+               "활성화 함수의 야코비 행렬을 거쳐 \\texttt{sympy.diff}로 유도했다:",
+    "so_gn_y": "가중합에 대한 손실의 헤세 행렬에는 목표값이 들어가므로 $a = y$(출력)이며, \\texttt{sympy.diff}로 "
+               "유도했다:",
+    "so_lm": "레벤버그-마쿼트 방법은 가우스-뉴턴 단계를 $\\mu$로 감쇠한다($g$는 샘플 합의 기울기). $\\mu$가 작으면 "
+             "가우스-뉴턴 단계, 크면 짧은 경사 단계가 된다. 연립방정식은 역행렬 없이 숄레스키 분해로 푼다.",
+    "so_r": "R-연산자: 헤세 행렬과 벡터의 곱",
+    "so_r_intro": "뉴턴법에는 $H$가 곱 $H v$로만 필요하다. 펄머터의 R-연산자 "
+                  "$\\mathcal{R}\\{f\\} = \\frac{d}{d\\epsilon} f(\\theta + \\epsilon v) \\big|_{\\epsilon = 0}$를 순방향 "
+                  "계산과 역방향 전파의 모든 식에 적용하면, 기울기 두 번 정도의 비용으로 "
+                  "$\\mathcal{R}\\{\\partial J / \\partial \\theta\\} = H v$를 얻는다. $\\mathcal{R}\\{\\theta\\} = v$이고, "
+                  "모든 단계는 $\\epsilon$에 대한 \\texttt{sympy.diff}이다. 순방향 계산:",
+    "so_r_backward": "그리고 역방향 전파의 끝에서, 각 파라미터의 $(H v)$:",
+    "so_lm_example": "레벤버그-마쿼트 한 단계의 수치",
+    "so_lm_example_large": "이 신경망의 파라미터는 %(P)s개이다. 그 크기의 연립방정식을 40자리로 푸는 수치 "
+                           "단계는 파라미터 %(limit)s개까지의 신경망에만 싣는다.",
+    "so_lm_example_intro": "예제의 점에서 $\\mu = %(mu)s$로: 위 식으로 구한 야코비 행렬(행 $%(rows)s$개, "
+                           "파라미터 $%(P)s$개)과 $H_n$, 그리고 40자리 숄레스키 분해로 푼 "
+                           "$(G + \\mu I)\\,\\Delta\\theta = -g$:",
+    "word_lbfgs": "L-BFGS", "word_cg": "켤레 기울기법", "word_lm": "레벤버그-마쿼트 방법",
+    "ex_update_lm": "이 신경망은 %(optimizer)s(으)로 학습한다. 그 단계는 모든 샘플에 대해 한 번에 밟으므로(직선 "
+                    "탐색 또는 배치 전체의 연립방정식), 여기서는 싣지 않는다.",
     "ex_update_intro": "경사 하강법 한 단계, $\\theta \\leftarrow \\theta - \\eta\\, \\partial J/\\partial \\theta$, "
                        "$\\eta = %(lr)s$:",
     "ex_objective": "목적 함수:",

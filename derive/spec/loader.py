@@ -37,10 +37,14 @@ OPTIMIZERS: dict[str, dict[str, float]] = {
     "adagrad": {"eps": 1e-8},
     "rmsprop": {"rho": 0.9, "eps": 1e-8},
     "adam": {"beta1": 0.9, "beta2": 0.999, "eps": 1e-8},
+    "lbfgs": {"history": 10, "tol": 1e-9},  # tol: stop when max |gradient| is below it
+    "cg": {"tol": 1e-9},
     "lm": {"mu": 1e-3, "mu_dec": 0.1, "mu_inc": 10.0, "mu_max": 1e10},  # MATLAB's trainlm
+    "newton": {"damping": 1e-3, "max_size": 500, "cg_iterations": 50},  # Hessian formed up to max_size weights
+    "hf": {"damping": 1.0, "cg_iterations": 50},  # Martens 2010
 }
 DEFAULT_LR = {"sgd": 0.1, "momentum": 0.01, "nesterov": 0.01, "adagrad": 0.01, "rmsprop": 0.001, "adam": 0.001}
-FULL_BATCH = ("lm",)  # second-order optimisers: one step an epoch on all samples, no learning rate
+FULL_BATCH = ("lbfgs", "cg", "lm", "newton", "hf")  # one step an epoch on all samples, no learning rate (a line search or a solve)
 
 
 @dataclass(frozen=True)
@@ -267,10 +271,11 @@ def _build(r: _Reader) -> Spec:
     example = _example(r, spec) if "example" in r.table else None
     train = _train(r)
     coupled = next((i for i, layer in enumerate(spec.layers, 1) if layer.kind.couples_samples), None)
-    if train.optimizer.name == "lm" and coupled is not None:
-        r.sub("train", r.table["train"]).fail("optimizer", f"lm needs the Jacobian of each sample's outputs, and "
-                                              f"layer[{coupled}] ({spec.layers[coupled - 1].kind.kind}) couples "
-                                              "the samples; use a first-order optimiser")
+    if train.optimizer.name in ("lm", "hf") and coupled is not None:
+        kind = spec.layers[coupled - 1].kind.kind
+        r.sub("train", r.table["train"]).fail("optimizer", f"{train.optimizer.name} needs the Jacobian of each "
+                                              f"sample's outputs, and layer[{coupled}] ({kind}) couples the samples; "
+                                              "use another optimiser (adam, lbfgs, cg, newton)")
     return replace(spec, example=example, train=train)
 
 
@@ -528,6 +533,8 @@ def _train(r: _Reader) -> Train:
                 o.fail(key, f"expected a number in (0, 1), got {val}")
             if key == "mu_inc" and not val > 1:
                 o.fail(key, f"expected a number above 1, got {val}")
+            if key in ("history", "max_size", "cg_iterations") and val != int(val):
+                o.fail(key, f"expected a whole number, got {val}")
         if name == "lm" and not dict(params)["mu"] < dict(params)["mu_max"]:
             o.fail("mu", "expected a number below mu_max")
     if name in FULL_BATCH:

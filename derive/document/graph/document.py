@@ -28,6 +28,7 @@ from derive.document.builder import (
     needs_kotex,
     wrap_equation,
 )
+from derive.document.graph import second_order
 from derive.document.graph.diagram import diagram
 from derive.document.graph.layers import LayerSection
 from derive.document.graph.printer import GraphLatexPrinter
@@ -70,6 +71,11 @@ class GraphDocument:
             from derive.document.graph.example import example_section
 
             sections.append(example_section(self))
+        if second_order.wanted(self.spec):
+            from derive.document.graph.example import GraphExample
+
+            point = GraphExample(self.graph, self.d).instance if self.with_example else None
+            sections.append(second_order.second_order_section(self, self.d, point))
         for section in sections:
             for part in [section, *section.subsections]:
                 for item in part.flow + part.after:

@@ -75,7 +75,8 @@ class GraphExample:
         self.gradients = self.instance.gradients(derivation)
         self.J = self.instance.objective()
         train = spec.train
-        self.lr = train.optimizer.lr if train else 0.1  # None for a full-batch optimiser (lm)
+        self.lr = train.optimizer.lr if train else 0.1  # None for a full-batch optimiser (lbfgs, cg, lm)
+        self.optimizer = train.optimizer.name if train else "sgd"
 
     def _given_param(self, p: Tensor, given, shape: list) -> list | None:
         """A dense layer's W and b from [example], where they have this layer's shape."""
@@ -135,7 +136,7 @@ def example_section(doc) -> Section:
     if doc.graph.params:
         sub = Section(doc.t("ex_update"), "sec:ex:update")
         update = ex.lr is not None
-        sub.flow.append(Para(doc.t("ex_update_intro", lr=number(ex.lr)) if update else doc.t("ex_update_lm")))
+        sub.flow.append(Para(doc.t("ex_update_intro", lr=number(ex.lr)) if update else doc.t("ex_update_lm", optimizer=doc.t(f"word_{ex.optimizer}"))))
         for lg in doc.graph.layers:
             if lg.params and update:
                 sub.flow.append(Para(doc.t("forward_layer", l=lg.l, kind=doc.kind_title(lg), name=escape(lg.name))))

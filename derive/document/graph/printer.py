@@ -100,9 +100,26 @@ class GraphLatexPrinter(LatexPrinter):
         try:
             tensor, gradient = self.tensor_of(expr.base)
         except KeyError:
-            return self._print_other(expr.base, expr.indices)
+            return self._second_order(expr) or self._print_other(expr.base, expr.indices)
         text = self.element(tensor, expr.indices)
         return r"\frac{\partial J}{\partial %s}" % text if gradient else text
+
+    def _second_order(self, expr) -> str | None:
+        """J{x}[n, o, ...] as ∂y_no/∂x (the Jacobian), R{x} and R{dx} as R{x}, R{∂J/∂x} (the R-operator), V{p} as
+        R{p} (the direction); None for any other array."""
+        name, tensors = expr.base.label.name, self.graph.tensors
+        if name[:1] == "J" and name[1:] in tensors:
+            target = tensors[name[1:]]
+            n, o, *rest = expr.indices
+            out = self.element(self.graph.output, (n, o))
+            inner = self.element(target, tuple(rest) if target.role == "param" else (n, *rest))
+            return r"\frac{\partial %s}{\partial %s}" % (out, inner)
+        for prefix, gradient in (("Rd", True), ("R", False), ("V", False)):
+            if name.startswith(prefix) and name[len(prefix):] in tensors:
+                inner = self.element(tensors[name[len(prefix):]], expr.indices)
+                return r"\mathcal{R}\left\{%s\right\}" % (r"\frac{\partial J}{\partial %s}" % inner if gradient
+                                                                else inner)
+        return None
 
     def _print_IndexedBase(self, expr):
         try:
@@ -141,12 +158,13 @@ class GraphLatexPrinter(LatexPrinter):
         return super().parenthesize(item, level, is_neg=is_neg, strict=strict)
 
     def _is_gradient(self, e) -> bool:
+        """∂J/∂x, and the Jacobian's and R-operator's arrays (printed after the local factors too)."""
         if not isinstance(e, sp.Indexed):
             return False
         try:
             return self.tensor_of(e.base)[1]
         except KeyError:
-            return False
+            return self._second_order(e) is not None
 
     # -- operations ----------------------------------------------------------------------------
     def _print_Rational(self, expr):
