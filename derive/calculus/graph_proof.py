@@ -30,6 +30,8 @@ TOLERANCE = sp.Float(10, DIGITS) ** -25
 
 @dataclass
 class GraphProof:
+    claim = ""  # a subclass's verdict after "proven: {checked} ", with {instance}; the gradients' otherwise
+
     sizes: dict  # size symbol -> number, N included
     checked: int  # elements compared
     worst: float  # largest relative difference
@@ -44,6 +46,8 @@ class GraphProof:
         shown = ", ".join(f"{s}={v}" for s, v in self.sizes.items())
         if not self.ok:
             return f"FAILED on the instance {shown}: {self.failures[0]}"
+        if self.claim:
+            return f"proven: {self.checked} " + self.claim.format(instance=shown)
         text = (f"proven: {self.checked} partial derivatives (every parameter and the input) agree with direct "
                 f"differentiation of the written-out loss on the instance {shown}, at two points")
         if self.closed_form_layers:

@@ -183,12 +183,8 @@ def _diagonal(hessian: sp.Expr, k: sp.Symbol, r: sp.Symbol) -> sp.Expr | None:
 # ------------------------------------------------------------------ proof
 
 class JacobianProof(GraphProof):
-    def summary(self) -> str:
-        if not self.ok:
-            return super().summary()
-        shown = ", ".join(f"{s}={v}" for s, v in self.sizes.items())
-        return (f"proven: {self.checked} elements of the Jacobian (every output unit, every parameter) agree with "
-                f"direct differentiation of the written-out outputs on the instance {shown}, at two points")
+    claim = ("elements of the Jacobian (every output unit, every parameter) agree with direct differentiation of "
+             "the written-out outputs on the instance {instance}, at two points")
 
 
 def evaluate(jacobian: OutputJacobian, instance: Instance) -> dict[sp.Indexed, sp.Float]:
@@ -255,14 +251,9 @@ def _mpf(value) -> mpmath.mpf:
     return mpmath.mpf(str(value))
 
 
-class GaussNewtonProof(JacobianProof):
-    def summary(self) -> str:
-        if not self.ok:
-            return super().summary()
-        shown = ", ".join(f"{s}={v}" for s, v in self.sizes.items())
-        return (f"proven: {self.checked} elements of the Gauss-Newton matrix (the sum over samples of J transposed, "
-                f"H, J) agree with the Jacobian and the loss's Hessian differentiated directly on the instance {shown}, "
-                "at two points")
+class GaussNewtonProof(GraphProof):
+    claim = ("elements of the Gauss-Newton matrix (the sum over samples of J transposed, H, J) agree with the "
+             "Jacobian and the loss's Hessian differentiated directly on the instance {instance}, at two points")
 
 
 def prove_gauss_newton(jacobian: OutputJacobian, points: int = 2, seed: int = 0,

@@ -171,12 +171,8 @@ HVP_TOLERANCE = sp.Float(10, DIGITS) ** -18  # truncation ~h² ≈ 1e-28, roundi
 class HvpProof(GraphProof):
     """The proof of H·V: the same record as the gradient's proof, its own verdict line."""
 
-    def summary(self) -> str:
-        if not self.ok:
-            return super().summary()
-        shown = ", ".join(f"{s}={v}" for s, v in self.sizes.items())
-        return (f"proven: {self.checked} elements of H·V (every parameter) agree with the directional derivative "
-                f"of the directly differentiated gradient on the instance {shown}, at two points and directions")
+    claim = ("elements of H·V (every parameter) agree with the directional derivative of the directly "
+             "differentiated gradient on the instance {instance}, at two points and directions")
 
 
 def direction(graph: Graph, sizes: dict, rng: random.Random) -> dict[sp.Indexed, sp.Float]:
