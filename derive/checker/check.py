@@ -37,6 +37,7 @@ from derive.checker.equation import (
     split_sides,
 )
 from derive.console import Parser, UsageError, add_budget, run_command
+from derive.document.example import example_values
 from derive.errors import ExpressionError, SpecError
 from derive.network.chain import E, in_range, index_symbol
 from derive.network.notation import NOTES, Notation, base, latex, parse_base, style, text
@@ -249,14 +250,31 @@ class Evaluator:
         if not self.points:
             raise EquationError("could not find a point where the network's loss is defined")
 
-    def _point(self, n: int) -> Point | None:
+    def example_point(self) -> Point:
+        """The worked example's point (the spec's [example], the rest drawn as `derive --example` draws it)."""
+        ex = example_values(self.dv)
+        exact = lambda v: sp.Rational(str(v))
+        given = {base("y", 0)[i]: exact(v) for i, v in enumerate(ex.x, 1)}
+        given.update({base("t")[k]: exact(v) for k, v in enumerate(ex.t, 1)})
+        for l in range(1, self.L + 1):
+            given.update({base("w", l)[j, k]: exact(v) for j, row in enumerate(ex.W[l], 1) for k, v in enumerate(row, 1)})
+            if ex.b[l] is not None:
+                given.update({base("b", l)[k]: exact(v) for k, v in enumerate(ex.b[l], 1)})
+        point = self._point(0, given)
+        if point is None:
+            raise Refusal("the network's loss is not defined at the [example] point")
+        self.points = [point]
+        return point
+
+    def _point(self, n: int, given: dict | None = None) -> Point | None:
         spec, L, w = self.spec, self.L, self.widths
-        given = {}
-        for i in range(1, w[0] + 1):
+        drawn = given is None
+        given = {} if drawn else given
+        for i in range(1, w[0] + 1 if drawn else 1):
             given[base("y", 0)[i]] = self._rational(Fraction(-2), Fraction(2))
-        for i, t in enumerate(self._targets(), 1):
+        for i, t in enumerate(self._targets() if drawn else (), 1):
             given[base("t")[i]] = t
-        for l in range(1, L + 1):
+        for l in range(1, L + 1 if drawn else 1):
             for k in range(1, w[l] + 1):
                 for j in range(1, w[l - 1] + 1):
                     given[base("w", l)[j, k]] = self._rational(Fraction(-3, 2), Fraction(3, 2))
@@ -273,7 +291,7 @@ class Evaluator:
                 if layer.bias:
                     total += values[base("b", l)[k]]
                 total = sp.Float(total, DIGITS)
-                if layer.activation.expr is not None and layer.activation.expr.has(sp.Piecewise) \
+                if drawn and layer.activation.expr is not None and layer.activation.expr.has(sp.Piecewise) \
                         and abs(total) < sp.Rational(1, 50):
                     return None  # too near a kink
                 us.append(total)
@@ -463,6 +481,7 @@ class Report:
     texts: list
     readings: list = field(default_factory=list)  # (label, verdict) of every reading, where there were several
     read_as: str = ""
+    at_example: bool = False  # numbers, judged at the worked example's point
 
     def exact_text(self) -> str:
         n = self.notation
@@ -618,6 +637,9 @@ class Checker:
         q = quantity(-lhs if negated else lhs, self.dv)
         if negated:  # a book's δ = -∂E/∂net (RHW)
             q = Quantity(lhs, -q.display, -q.formula, q.where, q.derived)
+        numbers = [rhs is not None and rhs.is_number for rhs in resolution.sides[1:]]
+        if not resolution.free and all(numbers) and any(DECIMAL.search(text) for text in sides[1:]):
+            return self._check_numbers(reading, q, table, sides)  # decimals: values, not an identity
         lhs_obj = _lhs_record(table, self._raw_lhs)
         if isinstance(lhs_obj, Act) and q.lhs.free_symbols <= {X_VAR}:
             name = {"f": "f", "sigmoid": "σ", "relu": "ReLU", "identity": "Identity"}.get(lhs_obj.fname, lhs_obj.fname)
@@ -651,6 +673,30 @@ class Checker:
         report = Report(verdict, q, self.notation, results, len(ev.points), len(assignments), letters,
                         list(table.notes), ev, sides)
         report.read_as = read_as(resolution, table, self.notation, reading)
+        return report
+
+    def _check_numbers(self, reading: Reading, q: Quantity, table: Table, sides) -> Report:
+        """A number on the right (Mazur's ∂E_total/∂w_5 = 0.082167041): the quantity's value at the worked
+        example's point, at the spec's full widths, against each number to the precision it is written in."""
+        ev = Evaluator(self.spec, self.dv, self.spec.sizes, self.seed)
+        point = ev.example_point()
+        exact = ev.value(ev.concrete(q.formula if q.derived else q.lhs, {}), point)
+        results = []
+        for n, (rhs, written) in enumerate(zip(reading.resolution.sides[1:], sides[1:]), 1):
+            yours = sp.Float(rhs, DIGITS)
+            unit = _last_place(written, yours)
+            ok = abs(yours - exact) <= unit * (1 + sp.Rational(1, 10**6)) if unit else _close(yours, exact)
+            pair = Pair({}, 0, yours, exact)
+            diagnosis = [] if ok else [f"at the [example] point the value is {_num(exact)}" + (
+                f"; written to {float(unit):g}, yours is off by {float(abs(yours - exact)):.3g}" if unit else "")]
+            results.append(SideResult(n, ok, [pair], None if ok else pair, diagnosis))
+        verdict = "CORRECT" if all(r.correct for r in results) else "INCORRECT"
+        notes = [*table.notes, ("a number is judged at the worked example's point (the spec's [example]; `derive "
+                                "--example` prints every value), to one unit in its last written digit")]
+        report = Report(verdict, q, self.notation, results, 1, 1, [], notes, ev, sides, at_example=True)
+        shown = replace(reading.resolution, sides=[reading.resolution.sides[0],
+                                                   *(sp.Float(v, 12) for v in reading.resolution.sides[1:])])
+        report.read_as = read_as(shown, table, self.notation, reading)
         return report
 
     def _assignments(self, letters: list[str], layers: dict) -> list[dict]:
@@ -1006,6 +1052,29 @@ def _plain_lhs(text_lhs: str, table: Table, notation: str):
 # output
 
 
+NUMERAL = re.compile(r"^\s*[-+]?\s*(\d*)\.?(\d*)\s*(?:(?:\\times|\\cdot|\*)\s*10\s*\^\s*\{?\s*([-+]?\d+)\s*\}?|"
+                     r"[eE]([-+]?\d+))?\s*$")
+
+
+DECIMAL = re.compile(r"(\d+)\.(\d+)")
+
+
+def _last_place(written: str, value) -> sp.Rational | None:
+    """How far a side written in rounded numbers may be off: one unit in the last place of a single numeral
+    (0.082167041, 1.5 \\times 10^{-3}, 2e-4: a rounded and a truncated value both pass); for an expression of
+    decimals (0.74136507 \\cdot 0.186815602) their units added, absolutely and relatively (a first-order bound);
+    None where no decimal is written (judged exactly)."""
+    m = NUMERAL.match(written)
+    if m is not None and (m.group(1) or m.group(2)):
+        exponent = int(m.group(3) or m.group(4) or 0)
+        return sp.Rational(10) ** (exponent - len(m.group(2)))
+    decimals = [(sp.Rational(f"{a}.{b}"), sp.Rational(10) ** -len(b)) for a, b in DECIMAL.findall(written)]
+    if not decimals:
+        return None
+    relative = sum(unit / number for number, unit in decimals if number)
+    return max(sum(unit for _, unit in decimals), relative * abs(sp.Rational(str(value))))
+
+
 def _num(v) -> str:
     if v is None:
         return "undefined"
@@ -1151,7 +1220,10 @@ def render(report: Report, resolution_sides=None) -> tuple[str, dict]:
         entry = {"side": side.number, "correct": side.correct, "symbolic": side.symbolic,
                  "counterexample": None, "diagnosis": side.diagnosis}
         label = f"right side {side.number}: " if multi else ""
-        if side.correct:
+        if side.correct and report.at_example:
+            lines.append(f"{label}the value at the [example] point is {_num(side.pairs[0].exact)}: equal to the "
+                         "precision written")
+        elif side.correct:
             how = "the same formula, and " if side.symbolic else ""
             lines.append(f"{label}{how}equal at all {len(side.pairs)} checks "
                          f"({report.assignments} index value{'s' if report.assignments != 1 else ''} × "

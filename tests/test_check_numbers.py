@@ -1,0 +1,63 @@
+"""Numbers on the right of a hand derivation (DESIGN.md section 12, issue "checker reads the textbooks" item 7):
+judged at the worked example's point, to the precision written. The values are Mazur's step-by-step
+backpropagation example (the network of seed 003, its [example] point), as he published them."""
+
+import pytest
+
+from derive.checker.check import Checker
+from derive.spec.loader import load_spec
+from tests.conftest import ROOT
+
+
+@pytest.fixture(scope="module")
+def mazur():
+    return Checker(load_spec(ROOT / "examples" / "seed003.toml"), "mazur")
+
+
+MAZUR = [
+    r"net_{h1} = 0.3775",
+    r"out_{o1} = 0.75136507",
+    r"E_{total} = 0.298371109",
+    r"\frac{\partial E_{total}}{\partial out_{o1}} = 0.74136507",
+    r"\frac{\partial out_{o1}}{\partial net_{o1}} = 0.186815602",
+    r"\frac{\partial net_{o1}}{\partial w_5} = 0.593269992",
+    r"\frac{\partial E_{total}}{\partial w_5} = 0.082167041",
+    r"\frac{\partial E_{total}}{\partial w_5} = 0.74136507 \cdot 0.186815602 \cdot 0.593269992 = 0.082167041",
+    r"\frac{\partial E_{total}}{\partial out_{h1}} = 0.036350306",
+    r"\frac{\partial E_{total}}{\partial w_1} = 0.000438568",
+    r"\frac{\partial E_{total}}{\partial w_5} = 0.0821",  # truncated: within one unit of the last digit
+    r"\frac{\partial E_{total}}{\partial w_5} = 8.2167 \times 10^{-2}",
+]
+
+
+@pytest.mark.parametrize("equation", MAZUR)
+def test_mazurs_published_numbers_are_correct(mazur, equation):
+    report = mazur.check(equation)
+    assert report.verdict == "CORRECT", equation
+    assert report.at_example
+
+
+@pytest.mark.parametrize("equation, why", [
+    (r"\frac{\partial E_{total}}{\partial w_5} = 0.0825", "written to 0.0001, yours is off by 0.000333"),
+    (r"\frac{\partial E_{total}}{\partial w_5} = -0.082167041", "the value is 0.0821670405642"),
+    (r"\frac{\partial E_{total}}{\partial w_1} = 0.000437", "written to 1e-06"),  # more than a unit off
+    (r"\frac{\partial E_{total}}{\partial out_{o1}} = 0.75136507", "the value is 0.741365"),  # out, not out - t
+])
+def test_wrong_numbers_are_incorrect_with_the_value(mazur, equation, why):
+    report = mazur.check(equation)
+    assert report.verdict == "INCORRECT"
+    assert why in " ".join(d for side in report.sides for d in side.diagnosis)
+
+
+def test_a_wrong_step_of_a_chain_of_numbers_is_named(mazur):
+    from derive.checker.check import render
+
+    report = mazur.check(r"\frac{\partial E_{total}}{\partial w_5} = 0.74136507 \cdot 0.186815602 = 0.082167041")
+    assert report.verdict == "INCORRECT" and [s.correct for s in report.sides] == [False, True]
+    assert "step 1 of 2 is wrong" in render(report)[0]
+
+
+def test_an_exact_constant_is_still_an_identity(mazur):
+    """Without a decimal point the right side claims the formula everywhere: judged at random points."""
+    report = mazur.check(r"\frac{\partial E_{total}}{\partial w_5} = \frac{1}{12}")
+    assert report.verdict == "INCORRECT" and not report.at_example
