@@ -61,3 +61,38 @@ def test_an_exact_constant_is_still_an_identity(mazur):
     """Without a decimal point the right side claims the formula everywhere: judged at random points."""
     report = mazur.check(r"\frac{\partial E_{total}}{\partial w_5} = \frac{1}{12}")
     assert report.verdict == "INCORRECT" and not report.at_example
+
+
+# ---------------------------------------------------------------- update rules (seed 003 trains with SGD, η = 0.5)
+
+@pytest.mark.parametrize("equation", [
+    r"w_5^{+} = 0.35891648",  # Mazur's updated weights
+    r"w_1^{+} = 0.149780716",
+    r"w_5^{+} = w_5 - \eta \frac{\partial E_{total}}{\partial w_5}",
+    r"w_5^{+} = w_5 - \eta \frac{\partial E_{total}}{\partial w_5} = 0.4 - 0.5 \cdot 0.082167041 = 0.35891648",
+    r"w_5 \leftarrow w_5 - \alpha \frac{\partial E_{total}}{\partial w_5}",
+    r"\Delta w_5 = -\eta \frac{\partial E_{total}}{\partial w_5}",
+    r"w_5^{new} = w_5 - 0.5 \cdot \delta_{o1} out_{h1}",
+])
+def test_update_rules_against_the_spec_learning_rate(mazur, equation):
+    report = mazur.check(equation)
+    assert report.verdict == "CORRECT", equation
+    assert any("update rule" in note for note in report.notes)
+
+
+@pytest.mark.parametrize("equation", [
+    r"w_5^{+} = w_5 + \eta \frac{\partial E_{total}}{\partial w_5}",  # uphill
+    r"w_5^{+} = w_5 - \frac{\partial E_{total}}{\partial w_5}",  # η dropped
+    r"\Delta w_5 = \eta \frac{\partial E_{total}}{\partial w_5}",
+    r"w_5^{+} = 0.3592",  # more than a unit of its last digit from 0.35891648
+])
+def test_wrong_update_rules_are_incorrect(mazur, equation):
+    assert mazur.check(equation).verdict == "INCORRECT", equation
+
+
+def test_an_update_rule_for_another_optimiser_is_refused():
+    from derive.checker.equation import Refusal
+
+    checker = Checker(load_spec(ROOT / "examples" / "digits.toml"))
+    with pytest.raises(Refusal, match="trains with adam"):
+        checker.check(r"w^{+}_{jk} = w_{jk} - \eta \frac{\partial E}{\partial w_{jk}}")

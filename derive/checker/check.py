@@ -465,6 +465,7 @@ class SideResult:
     counterexample: Pair | None = None
     diagnosis: list = field(default_factory=list)
     symbolic: bool = False
+    at_example: bool = False  # a number, judged at the worked example's point
 
 
 @dataclass
@@ -481,7 +482,7 @@ class Report:
     texts: list
     readings: list = field(default_factory=list)  # (label, verdict) of every reading, where there were several
     read_as: str = ""
-    at_example: bool = False  # numbers, judged at the worked example's point
+    at_example: bool = False  # every side a number, judged at the worked example's point
 
     def exact_text(self) -> str:
         n = self.notation
@@ -521,6 +522,8 @@ class Checker:
         self.widths = check_widths(spec, self.notation.name)
         self.seed = seed
         self._evaluator = None
+        self._example_evaluator = None
+        self._update = None  # "plus" (w^+ = ..., w <- ...) or "delta" (Δw = ...) for an update rule
 
     @property
     def evaluator(self) -> Evaluator:
@@ -545,8 +548,13 @@ class Checker:
                 raise plain_error from None
 
     def _read(self, equation: str, latex_input: bool) -> tuple[list, Table, list[str]]:
+        equation, self._update = self._update_rule(equation)
         sides = split_sides(equation)
         table = Table()
+        if self._update is not None:
+            table.notes.append(f"read as an update rule: {'Δw = -η' if self._update == 'delta' else 'w⁺ = w - η'} "
+                               f"∂E/∂w with η = {self.spec.train.optimizer.lr:g}, the spec's learning rate (plain "
+                               "gradient descent)")
         if len(sides) > 2 and sides[0].replace("\\", "").strip() in ("delta", "δ"):
             # seed 000: "δ = ∂E/∂u_k = ...": the bare δ is the quantity of the next side
             sides = sides[1:]
@@ -556,6 +564,30 @@ class Checker:
                for n, s in enumerate(sides)]
         self._raw_lhs = raw[0]
         return raw, table, sides
+
+    def _update_rule(self, equation: str) -> tuple[str, str | None]:
+        """An update rule (w_5^{+} = ..., w^{new} = ..., \\Delta w = ..., w \\leftarrow ...) as the equation of its
+        parameter with the kind of update, η (or α) read as the spec's learning rate; else unchanged."""
+        arrow = re.search(r"\\leftarrow|\\gets|:=|←", equation)
+        kind, lhs = None, None
+        if arrow:
+            kind, lhs, rest = "plus", equation[:arrow.start()], equation[arrow.end():]
+        else:
+            head, eq, rest = equation.partition("=")
+            mark = UPDATE_MARK.search(head)
+            delta = re.fullmatch(r"\s*(?:\\Delta|Δ)\s*(.+?)\s*", head)
+            if eq and (mark or delta):
+                kind, lhs = ("plus", head[:mark.start()] + head[mark.end():]) if mark else ("delta", delta.group(1))
+        if kind is None:
+            return equation, None
+        train = self.spec.train
+        if train is None or train.optimizer.name != "sgd":
+            what = "has no [train] table" if train is None else f"trains with {train.optimizer.name}"
+            raise Refusal(f"an update rule is judged against plain gradient descent and the spec's learning rate, "
+                          f"and this spec {what}; set [train] optimizer = \"sgd\" and learning_rate")
+        lr = repr(float(train.optimizer.lr))
+        rest = re.sub(r"\\eta\b|\\alpha\b|η|α", f"({lr})", rest)
+        return f"{lhs} = {rest}", kind
 
     def readings(self, raw: list, table: Table, notation: Notation | None = None) -> list[Reading]:
         """Every reading the notation allows: a general layer l over every layer where the equation's
@@ -634,12 +666,16 @@ class Checker:
         resolution = reading.resolution
         lhs = resolution.sides[0]
         negated = isinstance(lhs, sp.Mul) and lhs.args[0] == -1 and len(lhs.args) == 2
-        q = quantity(-lhs if negated else lhs, self.dv)
-        if negated:  # a book's δ = -∂E/∂net (RHW)
+        if self._update is not None:
+            q = self._updated(lhs)
+        else:
+            q = quantity(-lhs if negated else lhs, self.dv)
+        if negated and self._update is None:  # a book's δ = -∂E/∂net (RHW)
             q = Quantity(lhs, -q.display, -q.formula, q.where, q.derived)
-        numbers = [rhs is not None and rhs.is_number for rhs in resolution.sides[1:]]
-        if not resolution.free and all(numbers) and any(DECIMAL.search(text) for text in sides[1:]):
-            return self._check_numbers(reading, q, table, sides)  # decimals: values, not an identity
+        valued = [n for n, (rhs, written) in enumerate(zip(resolution.sides[1:], sides[1:]), 1)
+                  if rhs is not None and rhs.is_number and DECIMAL.search(written)]  # values, not an identity
+        if not resolution.free and len(valued) == len(sides) - 1:
+            return self._check_numbers(reading, q, table, sides)
         lhs_obj = _lhs_record(table, self._raw_lhs)
         if isinstance(lhs_obj, Act) and q.lhs.free_symbols <= {X_VAR}:
             name = {"f": "f", "sigmoid": "σ", "relu": "ReLU", "identity": "Identity"}.get(lhs_obj.fname, lhs_obj.fname)
@@ -668,36 +704,62 @@ class Checker:
                     exact_values[pi, ai] = None
         results = []
         for n, rhs in enumerate(resolution.sides[1:], 1):
-            results.append(self._judge(n, rhs, resolution, q, ev, assignments, exact_values, exact_concrete, extra))
+            if n in valued and not resolution.free:
+                results.append(self._judge_number(n, rhs, sides[n], q)[0])
+            else:
+                results.append(self._judge(n, rhs, resolution, q, ev, assignments, exact_values, exact_concrete,
+                                           extra))
         verdict = "CORRECT" if all(r.correct for r in results) else "INCORRECT"
+        notes = list(table.notes) + ([NUMBERS_NOTE] if valued and not resolution.free else [])
         report = Report(verdict, q, self.notation, results, len(ev.points), len(assignments), letters,
-                        list(table.notes), ev, sides)
+                        notes, ev, sides)
         report.read_as = read_as(resolution, table, self.notation, reading)
         return report
 
+    def _example(self) -> tuple[Evaluator, sp.Float]:
+        """An evaluator at the spec's full widths whose one point is the worked example's."""
+        if self._example_evaluator is None:
+            ev = Evaluator(self.spec, self.dv, self.spec.sizes, self.seed)
+            ev.example_point()
+            self._example_evaluator = ev
+        return self._example_evaluator
+
+    def _judge_number(self, n: int, rhs, written: str, q: Quantity) -> tuple[SideResult, Evaluator]:
+        """A side written in decimals (Mazur's 0.082167041): the quantity's value at the worked example's point
+        against it, to the precision it is written in."""
+        ev = self._example()
+        exact = ev.value(ev.concrete(q.formula if q.derived else q.lhs, {}), ev.points[0])
+        yours = sp.Float(rhs, DIGITS)
+        unit = _last_place(written, yours)
+        ok = abs(yours - exact) <= unit * (1 + sp.Rational(1, 10**6)) if unit else _close(yours, exact)
+        pair = Pair({}, 0, yours, exact)
+        diagnosis = [] if ok else [f"at the [example] point the value is {_num(exact)}" + (
+            f"; written to {float(unit):g}, yours is off by {float(abs(yours - exact)):.3g}" if unit else "")]
+        return SideResult(n, ok, [pair], None if ok else pair, diagnosis, at_example=True), ev
+
     def _check_numbers(self, reading: Reading, q: Quantity, table: Table, sides) -> Report:
-        """A number on the right (Mazur's ∂E_total/∂w_5 = 0.082167041): the quantity's value at the worked
-        example's point, at the spec's full widths, against each number to the precision it is written in."""
-        ev = Evaluator(self.spec, self.dv, self.spec.sizes, self.seed)
-        point = ev.example_point()
-        exact = ev.value(ev.concrete(q.formula if q.derived else q.lhs, {}), point)
-        results = []
-        for n, (rhs, written) in enumerate(zip(reading.resolution.sides[1:], sides[1:]), 1):
-            yours = sp.Float(rhs, DIGITS)
-            unit = _last_place(written, yours)
-            ok = abs(yours - exact) <= unit * (1 + sp.Rational(1, 10**6)) if unit else _close(yours, exact)
-            pair = Pair({}, 0, yours, exact)
-            diagnosis = [] if ok else [f"at the [example] point the value is {_num(exact)}" + (
-                f"; written to {float(unit):g}, yours is off by {float(abs(yours - exact)):.3g}" if unit else "")]
-            results.append(SideResult(n, ok, [pair], None if ok else pair, diagnosis))
+        """Every right side a number: judged at the worked example's point, at the spec's full widths."""
+        results = [self._judge_number(n, rhs, written, q)[0]
+                   for n, (rhs, written) in enumerate(zip(reading.resolution.sides[1:], sides[1:]), 1)]
         verdict = "CORRECT" if all(r.correct for r in results) else "INCORRECT"
-        notes = [*table.notes, ("a number is judged at the worked example's point (the spec's [example]; `derive "
-                                "--example` prints every value), to one unit in its last written digit")]
-        report = Report(verdict, q, self.notation, results, 1, 1, [], notes, ev, sides, at_example=True)
+        report = Report(verdict, q, self.notation, results, 1, 1, [], [*table.notes, NUMBERS_NOTE], self._example(),
+                        sides, at_example=True)
         shown = replace(reading.resolution, sides=[reading.resolution.sides[0],
                                                    *(sp.Float(v, 12) for v in reading.resolution.sides[1:])])
         report.read_as = read_as(shown, table, self.notation, reading)
         return report
+
+    # -- update rules -----------------------------------------------------------------------
+    def _updated(self, lhs) -> Quantity:
+        """w⁺ (or Δw) of a parameter w: w - η ∂E/∂w, by the spec's plain gradient descent and learning rate."""
+        if not (isinstance(lhs, sp.Indexed) and parse_base(lhs.base.label.name)[0] in ("w", "b")):
+            raise EquationError("an update rule's left side is a weight or a bias (w^+, \\Delta w, w \\leftarrow ...)")
+        grad = _gradient(lhs, self.dv)
+        lr = sp.nsimplify(self.spec.train.optimizer.lr)
+        step = -lr * grad.formula
+        shown = sp.Symbol(("Δ" if self._update == "delta" else "") + text(lhs, self.notation) +
+                          ("^+" if self._update == "plus" else ""))
+        return Quantity(lhs, shown, step if self._update == "delta" else lhs + step, grad.where)
 
     def _assignments(self, letters: list[str], layers: dict) -> list[dict]:
         ranges = []
@@ -1057,6 +1119,9 @@ NUMERAL = re.compile(r"^\s*[-+]?\s*(\d*)\.?(\d*)\s*(?:(?:\\times|\\cdot|\*)\s*10
 
 
 DECIMAL = re.compile(r"(\d+)\.(\d+)")
+UPDATE_MARK = re.compile(r"\^\s*\{?\s*(?:\+|new|\\text\{new\}|\(new\)|\(t\s*\+\s*1\))\s*\}?")  # w^{+}, w^{new}
+NUMBERS_NOTE = ("a number is judged at the worked example's point (the spec's [example]; `derive --example` prints "
+                "every value), to one unit in its last written digit")
 
 
 def _last_place(written: str, value) -> sp.Rational | None:
@@ -1220,7 +1285,7 @@ def render(report: Report, resolution_sides=None) -> tuple[str, dict]:
         entry = {"side": side.number, "correct": side.correct, "symbolic": side.symbolic,
                  "counterexample": None, "diagnosis": side.diagnosis}
         label = f"right side {side.number}: " if multi else ""
-        if side.correct and report.at_example:
+        if side.correct and side.at_example:
             lines.append(f"{label}the value at the [example] point is {_num(side.pairs[0].exact)}: equal to the "
                          "precision written")
         elif side.correct:
