@@ -96,3 +96,21 @@ def test_an_update_rule_for_another_optimiser_is_refused():
     checker = Checker(load_spec(ROOT / "examples" / "digits.toml"))
     with pytest.raises(Refusal, match="trains with adam"):
         checker.check(r"w^{+}_{jk} = w_{jk} - \eta \frac{\partial E}{\partial w_{jk}}")
+
+
+@pytest.mark.parametrize("yours, exact, ok", [
+    ("0.0821", "0.082167", True),  # truncated
+    ("0.0822", "0.082167", True),  # rounded
+    ("-0.0821", "-0.082167", True),
+    ("0.0820", "0.082167", False),
+    ("0.01", "0", False),  # one unit off is not a rounding of 0
+    ("0.01", "0.0113", True),
+    ("0.01", "0.0099", True),
+])
+def test_a_numeral_is_the_value_rounded_or_truncated(yours, exact, ok):
+    import sympy as sp
+
+    from derive.checker.check import _last_place, _written_as
+
+    value = sp.Rational(yours)
+    assert bool(_written_as(value, sp.Rational(exact), _last_place(yours, value), True)) == ok

@@ -731,7 +731,7 @@ class Checker:
         exact = ev.value(ev.concrete(q.formula if q.derived else q.lhs, {}), ev.points[0])
         yours = sp.Float(rhs, DIGITS)
         unit = _last_place(written, yours)
-        ok = abs(yours - exact) <= unit * (1 + sp.Rational(1, 10**6)) if unit else _close(yours, exact)
+        ok = _written_as(yours, exact, unit, NUMERAL.match(written) is not None) if unit else _close(yours, exact)
         pair = Pair({}, 0, yours, exact)
         diagnosis = [] if ok else [f"at the [example] point the value is {_num(exact)}" + (
             f"; written to {float(unit):g}, yours is off by {float(abs(yours - exact)):.3g}" if unit else "")]
@@ -1121,14 +1121,25 @@ NUMERAL = re.compile(r"^\s*[-+]?\s*(\d*)\.?(\d*)\s*(?:(?:\\times|\\cdot|\*)\s*10
 DECIMAL = re.compile(r"(\d+)\.(\d+)")
 UPDATE_MARK = re.compile(r"\^\s*\{?\s*(?:\+|new|\\text\{new\}|\(new\)|\(t\s*\+\s*1\))\s*\}?")  # w^{+}, w^{new}
 NUMBERS_NOTE = ("a number is judged at the worked example's point (the spec's [example]; `derive --example` prints "
-                "every value), to one unit in its last written digit")
+                "every value), as rounded or truncated to its last written digit")
+
+
+def _written_as(yours, exact, unit, single: bool) -> bool:
+    """A single numeral is the exact value rounded (within half a unit of its last digit) or truncated (the
+    exact value's digits cut there); an expression of decimals is within its rounding bound."""
+    slack = 1 + sp.Rational(1, 10**6)
+    if not single:
+        return abs(yours - exact) <= unit * slack
+    if abs(yours - exact) <= unit / 2 * slack:
+        return True
+    cut = exact - yours if yours > 0 or (yours == 0 and exact > 0) else yours - exact
+    return 0 <= cut < unit * slack
 
 
 def _last_place(written: str, value) -> sp.Rational | None:
-    """How far a side written in rounded numbers may be off: one unit in the last place of a single numeral
-    (0.082167041, 1.5 \\times 10^{-3}, 2e-4: a rounded and a truncated value both pass); for an expression of
-    decimals (0.74136507 \\cdot 0.186815602) their units added, absolutely and relatively (a first-order bound);
-    None where no decimal is written (judged exactly)."""
+    """The unit of a side written in rounded numbers: of the last place of a single numeral (0.082167041,
+    1.5 \\times 10^{-3}, 2e-4); for an expression of decimals (0.74136507 \\cdot 0.186815602) their units added,
+    absolutely and relatively (a first-order bound); None where no decimal is written (judged exactly)."""
     m = NUMERAL.match(written)
     if m is not None and (m.group(1) or m.group(2)):
         exponent = int(m.group(3) or m.group(4) or 0)
