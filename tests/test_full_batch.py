@@ -231,3 +231,14 @@ def rows_of(graph, name, instance):
     for element, index in elements_at(graph.tensors[name], instance.sizes):
         found.setdefault(element.indices[0], []).append((element, index))
     return [found[n] for n in sorted(found)]
+
+
+def test_a_batch_norm_net_with_a_line_search_gets_the_chapter_without_a_jacobian(tmp_path):
+    """Batch norm couples the samples: the chapter says so (in LaTeX that compiles) and keeps the R-operator."""
+    import derive
+
+    net = derive.load(SPECS["batch_norm_relu_softmax"] + '\n[train]\noptimizer = "lbfgs"\n')
+    tex = net.tex()
+    assert r"batch\_norm" in tex and "couples the samples" in tex and r"\mathcal{R}" in tex
+    net.pdf(tmp_path / "bn.pdf")
+    assert (tmp_path / "bn.pdf").stat().st_size > 0

@@ -57,7 +57,7 @@ def second_order_section(doc, derivation: GraphDerivation, instance: Instance | 
     try:
         jac = output_jacobian(derivation)
     except JacobianError as exc:
-        s.flow.append(Para(doc.t("so_coupled", why=str(exc).split(":")[0])))
+        s.flow.append(Para(doc.t("so_coupled", why=escape(str(exc).split(":")[0]))))
         s.subsections.append(_r_operator(doc, derivation))
         return s
     s.subsections += [_jacobian(doc, jac), _gauss_newton(doc, jac), _r_operator(doc, derivation)]
