@@ -7,6 +7,7 @@ search that catches its own time-outs, so the budget holds however deep the sear
 
 from __future__ import annotations
 
+import gc
 import signal
 import threading
 import time
@@ -26,9 +27,21 @@ class _BudgetSpent(BaseException):
     into TimeoutError."""
 
 
-def _stop(*_):
+def _in_gc_callback(frame) -> bool:
+    """Whether the alarm interrupted a gc callback, where an exception is swallowed (printed as "unraisable")."""
+    codes = {getattr(callback, "__code__", None) for callback in gc.callbacks} - {None}
+    while codes and frame is not None:
+        if frame.f_code in codes:
+            return True
+        frame = frame.f_back
+    return False
+
+
+def _stop(_signal=None, frame=None):
     now = time.monotonic()
     if not _deadlines:  # a late alarm after the last block: nothing to stop
+        return
+    if _in_gc_callback(frame):  # the alarm repeats: the next one lands outside the callback
         return
     if now >= _deadlines[0] - 1e-3:
         raise _BudgetSpent

@@ -172,6 +172,38 @@ def test_nested_time_limits_keep_the_outer_budget():
     assert time.monotonic() - started < 5
 
 
+def test_an_alarm_in_a_gc_callback_waits_for_the_next_one():
+    """A gc callback (hypothesis installs one) swallows an exception raised in it: the budget does not raise
+    there, and the repeating alarm stops the block right after (no "unraisable exception")."""
+    import gc
+    import sys
+    import time
+
+    from derive.budget import time_limit
+
+    unraisable, hook = [], sys.unraisablehook
+    calls = []
+
+    def slow_callback(phase, info):  # long enough that the alarm lands inside it
+        if phase == "start" and len(calls) < 3:
+            calls.append(phase)
+            end = time.monotonic() + 0.15
+            while time.monotonic() < end:
+                pass
+
+    sys.unraisablehook = unraisable.append
+    gc.callbacks.append(slow_callback)
+    try:
+        with pytest.raises(TimeoutError), time_limit(0.05):
+            gc.collect()
+            while True:
+                time.sleep(0.01)
+    finally:
+        gc.callbacks.remove(slow_callback)
+        sys.unraisablehook = hook
+    assert calls and not unraisable
+
+
 # -- row 14: deep nets in the checker ------------------------------------------------------------
 
 def test_row14_deep_ijk_says_which_notation(tmp_path):
