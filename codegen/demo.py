@@ -120,7 +120,7 @@ def run(args) -> int:
     seconds = time.perf_counter() - start
     accuracy = float(np.mean(predict(X_test).argmax(axis=1) == y_test))
     opt = spec.train.optimizer
-    how = f"{opt.name}, full batch" if opt.lr is None else f"{opt.name}, lr {opt.lr:g}, batch {spec.train.batch_size}"
+    how = f"{opt.name}, full batch" if opt.full_batch else f"{opt.name}, lr {opt.lr:g}, batch {spec.train.batch_size}"
     print(f"trained {len(history)} epochs in {seconds:.2f} s ({how})")
     print(f"test accuracy: {accuracy:.2%} ({round(accuracy * len(y_test))}/{len(y_test)})")
     plot_losses(history, test_losses, plot_path, f"{spec.name} ({shape}): test accuracy {accuracy:.1%}")

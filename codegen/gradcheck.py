@@ -11,6 +11,7 @@ from __future__ import annotations
 import importlib.util
 import sys
 import uuid
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
@@ -74,6 +75,19 @@ class Report:
         return self.finite and self.worst <= tol
 
 
+@contextmanager
+def _float64(module: ModuleType):
+    """The module computes in float64 inside the block (checks compare with central differences), then in its own
+    dtype again."""
+    saved = getattr(module, "DTYPE", None)
+    module.DTYPE = np.float64
+    try:
+        yield
+    finally:
+        if saved is not None:
+            module.DTYPE = saved
+
+
 def random_problem(module: ModuleType, seed: int, samples: int, dtype=np.float64):
     """Parameters from init_params(seed) with biases nudged off zero, inputs N(0, 1), targets on the simplex.
 
@@ -113,9 +127,7 @@ def check_module(module: ModuleType, *, seed: int = 0, samples: int = 8, eps: fl
     inside the domain of a log or sqrt activation); `params` is copied, not changed. An entry whose
     gradient or central difference is not finite makes that parameter's error NaN (a failed check).
     """
-    saved = getattr(module, "DTYPE", None)
-    module.DTYPE = np.float64
-    try:
+    with _float64(module):
         rng = np.random.default_rng(seed + 1)
         if problem is None:
             params, X, T = random_problem(module, seed, samples)
@@ -149,17 +161,12 @@ def check_module(module: ModuleType, *, seed: int = 0, samples: int = 8, eps: fl
             index = np.unravel_index(picks[worst], value.shape) if diff.size else ()
             results.append(ParamCheck(name, len(picks), error, tuple(int(i) for i in index)))
         return Report(tuple(results), len(X), eps)
-    finally:
-        if saved is not None:
-            module.DTYPE = saved
 
 
 def check_hvp(module: ModuleType, *, seed: int = 0, samples: int = 8, eps: float = 1e-5) -> float:
     """hvp(params, X, T, V) against central differences of gradients along a random direction V:
     max |analytic - numeric| / max |numeric| over every parameter (NaN when something is not finite)."""
-    saved = getattr(module, "DTYPE", None)
-    module.DTYPE = np.float64
-    try:
+    with _float64(module):
         params, X, T = random_problem(module, seed, samples)
         rng = np.random.default_rng(seed + 2)
         V = {key: rng.standard_normal(value.shape) for key, value in params.items()}
@@ -171,17 +178,13 @@ def check_hvp(module: ModuleType, *, seed: int = 0, samples: int = 8, eps: float
         if not (np.isfinite(numeric).all() and np.isfinite(analytic).all()):
             return float("nan")
         return float(np.abs(analytic - numeric).max(initial=0.0) / max(np.abs(numeric).max(initial=0.0), 1e-12))
-    finally:
-        if saved is not None:
-            module.DTYPE = saved
 
 
-def check_jacobian(module: ModuleType, *, seed: int = 0, samples: int = 8, eps: float = 1e-6, per_param: int = 40) -> float:
+def check_jacobian(module: ModuleType, *, seed: int = 0, samples: int = 8, eps: float = 1e-6,
+                   per_param: int = 40) -> float:
     """jacobian(params, X) against central differences of forward at up to `per_param` elements of each parameter
     (drawn with the seed): max |analytic - numeric| / max |numeric| (NaN when something is not finite)."""
-    saved = getattr(module, "DTYPE", None)
-    module.DTYPE = np.float64
-    try:
+    with _float64(module):
         params, X, _ = random_problem(module, seed, samples)
         got = module.jacobian(params, X)
         worst, scale = 0.0, 1e-12
@@ -201,9 +204,6 @@ def check_jacobian(module: ModuleType, *, seed: int = 0, samples: int = 8, eps: 
                 worst = max(worst, float(np.abs(analytic - numeric).max(initial=0.0)))
                 scale = max(scale, float(np.abs(numeric).max(initial=0.0)))
         return worst / scale
-    finally:
-        if saved is not None:
-            module.DTYPE = saved
 
 
 def main_gradcheck(path: str, tol: float, seed: int, out=None) -> int:

@@ -74,7 +74,6 @@ def render(plan: GraphPlan) -> str:
         "with_state": True,  # fit(..., state=None) for every graph module (DESIGN.md 10.2)
         "with_rng": False,
         "with_lm": plan.jacobian is not None,
-        "gauss_newton_diagonal": plan.jacobian is not None and plan.jacobian.diagonal,
     }
     return _environment().get_template("module.py.j2").render(**context)
 

@@ -600,9 +600,12 @@ class Adam(_Optimizer):
         np.divide(m, buf, out=buf)
         buf *= self._lr_t
         p -= buf
+
+
 # The full-batch optimisers (seed 004's "1.5" order): one step an epoch on all samples, from the loss and its
 # gradient at trial points. step(params, X, T) updates params in place and returns the loss before the step;
 # `stopped` is set when no step lowers the loss any more.
+
 
 def _flat(params):
     """The parameters as one float64 vector in the order of _LAYOUT (a copy)."""
@@ -667,7 +670,7 @@ def _wolfe_step(evaluate, theta, E0, g0, d, step, c1, c2, tries=30):
     return best  # sufficient decrease without the curvature condition, or None
 
 
-class _FullBatch:
+class _LineSearch:
     """What the line-search optimisers share: the evaluation at trial points and the accepted step."""
 
     full_batch = True
@@ -706,7 +709,7 @@ class _FullBatch:
         return E
 
 
-class LBFGS(_FullBatch):
+class LBFGS(_LineSearch):
     """Limited-memory BFGS (Nocedal & Wright, Algorithm 7.4): d = -H g by the two-loop recursion over the last
     `history` pairs (s, y) of steps and gradient changes, H₀ = (sᵀy / yᵀy) I; a strong Wolfe line search
     (c₁ = 1e-4, c₂ = 0.9), first trial step 1 (1/|g| on the first step). Stops when max |g| <= tol or no step
@@ -742,7 +745,7 @@ class LBFGS(_FullBatch):
             del self.pairs[:-self.history]
 
 
-class ConjugateGradient(_FullBatch):
+class ConjugateGradient(_LineSearch):
     """Nonlinear conjugate gradient, Polak-Ribière+ (Nocedal & Wright 5.2): d = -g + β d_prev with
     β = max(0, gᵀ(g - g_prev) / g_prevᵀg_prev), steepest descent whenever d is not a descent direction; a strong
     Wolfe line search (c₁ = 1e-4, c₂ = 0.1), first trial step from the last one (t g_prevᵀd_prev / gᵀd)."""
@@ -851,8 +854,8 @@ def fit(params, X, T, *, epochs=40, batch_size=32, optimizer=None, shuffle=True,
     A given `state` (init_state()) is updated in place by every minibatch.
     Every step writes its gradients into the same flat buffer, so the dict that optimizer.step receives
     is overwritten by the next step (an optimiser that keeps gradients must copy them).
-    A full-batch optimiser (`full_batch = True`: LBFGS, ConjugateGradient, LevenbergMarquardt) takes one step
-    an epoch on all samples, and training ends early when it has `stopped`.
+    A full-batch optimiser (`full_batch = True`: LBFGS, ConjugateGradient, Newton, LevenbergMarquardt,
+    HessianFree) takes one step an epoch on all samples, and training ends early when it has `stopped`.
     """
     X, T = _batch(X, T)
     if optimizer is None:

@@ -431,9 +431,13 @@ T is not read (this H holds no target). Same keys and shapes as params."""
     X = _batch(X)
     J, H = _gauss_newton_parts(params, X, T)
     v = np.concatenate([np.asarray(V[key], dtype=DTYPE).ravel() for key in PARAM_KEYS])
-    Jv = J @ v
-    HJv = np.einsum("nkr,nr->nk", H, Jv)
-    return _views(np.einsum("nkp,nk->p", J, HJv) / X.shape[0])
+    return _views(_gauss_newton_product(J, H, v))
+
+
+def _gauss_newton_product(J, H, v):
+    """G v from the parts of _gauss_newton_parts: (1/N) Σ_n J_nᵀ (H_n (J_n v))."""
+    HJv = np.einsum("nkr,nr->nk", H, J @ v)
+    return np.einsum("nkp,nk->p", J, HJv) / J.shape[0]
 
 
 def _gauss_newton_factor(J, H):
@@ -696,9 +700,12 @@ class Adam(_Optimizer):
         np.divide(m, buf, out=buf)
         buf *= self._lr_t
         p -= buf
+
+
 # The full-batch optimisers (seed 004's "1.5" order): one step an epoch on all samples, from the loss and its
 # gradient at trial points. step(params, X, T) updates params in place and returns the loss before the step;
 # `stopped` is set when no step lowers the loss any more.
+
 
 def _flat(params):
     """The parameters as one float64 vector in the order of _LAYOUT (a copy)."""
@@ -763,7 +770,7 @@ def _wolfe_step(evaluate, theta, E0, g0, d, step, c1, c2, tries=30):
     return best  # sufficient decrease without the curvature condition, or None
 
 
-class _FullBatch:
+class _LineSearch:
     """What the line-search optimisers share: the evaluation at trial points and the accepted step."""
 
     full_batch = True
@@ -802,7 +809,7 @@ class _FullBatch:
         return E
 
 
-class LBFGS(_FullBatch):
+class LBFGS(_LineSearch):
     """Limited-memory BFGS (Nocedal & Wright, Algorithm 7.4): d = -H g by the two-loop recursion over the last
     `history` pairs (s, y) of steps and gradient changes, H₀ = (sᵀy / yᵀy) I; a strong Wolfe line search
     (c₁ = 1e-4, c₂ = 0.9), first trial step 1 (1/|g| on the first step). Stops when max |g| <= tol or no step
@@ -838,7 +845,7 @@ class LBFGS(_FullBatch):
             del self.pairs[:-self.history]
 
 
-class ConjugateGradient(_FullBatch):
+class ConjugateGradient(_LineSearch):
     """Nonlinear conjugate gradient, Polak-Ribière+ (Nocedal & Wright 5.2): d = -g + β d_prev with
     β = max(0, gᵀ(g - g_prev) / g_prevᵀg_prev), steepest descent whenever d is not a descent direction; a strong
     Wolfe line search (c₁ = 1e-4, c₂ = 0.1), first trial step from the last one (t g_prevᵀd_prev / gᵀd)."""
@@ -1009,8 +1016,7 @@ class HessianFree:
         E, g = _evaluator(params, X, T)(theta)
         J, H = _gauss_newton_parts(params, X, T)
         J = J.astype(np.float64)
-        scale = X.shape[0]  # the objective's 1/N
-        G = lambda v: np.einsum("nkp,nk->p", J, np.einsum("nkr,nr->nk", H, J @ v)) / scale
+        G = lambda v: _gauss_newton_product(J, H, v)
         start = None if self._previous is None else 0.95 * self._previous
         p = _truncated_cg(lambda v: G(v) + self.damping * v, -g, self.cg_iterations, x=start)
         self._previous = p
@@ -1040,8 +1046,8 @@ def fit(params, X, T, *, epochs=40, batch_size=32, optimizer=None, shuffle=True,
     A given `state` (init_state()) is updated in place by every minibatch.
     Every step writes its gradients into the same flat buffer, so the dict that optimizer.step receives
     is overwritten by the next step (an optimiser that keeps gradients must copy them).
-    A full-batch optimiser (`full_batch = True`: LBFGS, ConjugateGradient, LevenbergMarquardt) takes one step
-    an epoch on all samples, and training ends early when it has `stopped`.
+    A full-batch optimiser (`full_batch = True`: LBFGS, ConjugateGradient, Newton, LevenbergMarquardt,
+    HessianFree) takes one step an epoch on all samples, and training ends early when it has `stopped`.
     """
     X, T = _batch(X, T)
     if optimizer is None:

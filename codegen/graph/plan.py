@@ -21,7 +21,7 @@ import sympy as sp
 
 from codegen.forms import CodegenError, activation_forms, array, domains, loss_expression, optimizer_call, relu_like
 from codegen.printer import helper_names, helper_source, print_lines, stabilize
-from derive.calculus.backward import GraphDerivation, backward, gradient_base
+from derive.calculus.backward import GraphDerivation, backward, gradient_base, per_sample
 from derive.calculus.jacobian import JacobianError, curvature, jacobian_base, output_jacobian
 from derive.calculus.second_order import direction_base, r_operator
 from derive.document.graph_text import text as graph_text
@@ -288,9 +288,7 @@ class GraphPlanner:
             n, k = ix.n, ix.k
             if delta.has(u) or forms.output_form_unsafe:
                 # no (safe) output form: the factors of the delta rule apart, each stable
-                loss_rule = head.steps[0]
-                dEdy = loss_rule.rhs.replace(lambda e: isinstance(e, sp.Indexed) and len(e.indices) == 1,
-                                             lambda e: e.base[n, e.indices[0]])
+                dEdy = per_sample(head.steps[0].rhs)  # the loss rule's ∂E/∂y_k
                 delta = stabilize(dEdy) * forms.derivative(act.derivative.xreplace({catalog.x: u[n, k]}))
                 note = "\n    ∂E/∂y and f'(u) kept apart" + (_kept(act) if forms.output_form_unsafe else " (no form in y)")
         text = (f"(3) the output δ: ∂J/∂u{lg.l}[n, k] = {_plain(head.scale)} · δ[n, k], "
@@ -352,22 +350,10 @@ class GraphPlanner:
                 lower.assign(target, self._numbers(step.formula), f"R{{{step.of}}}{_idx(step.tensor)} = "
                                                                    f"{_plain(step.formula)}")
         ops = share(lower.ops, self.namer.fresh, "c")
-        every = [*(op for b in blocks for op in b.all_ops()), *ops]
-        used = {a for op in every for a in op.reads()}
-        for op in every:
-            if isinstance(op, Softmax) and op.lse not in used:
-                op.lse = Array("_", op.lse.axes, op.lse.shape)  # the loss is not computed here
-        directions = [Load(v, f'V["{p.name}"]') for p in self.graph.params
-                      if (v := self.arrays[direction_base(p.name).label.name]) in used]
-        renderer = NumpyRenderer()
+        directions = [Load(self.arrays[direction_base(p.name).label.name], f'V["{p.name}"]') for p in self.graph.params]
         lines = ["state = None  # training mode: batch norm uses the batch's statistics"] \
             if any(b.condition for b in blocks) else []
-        if any(_uses_batch(op) for op in every):
-            lines.append("N = X.shape[0]")
-        loads = self._loads(every)
-        lines += renderer.lines([*loads, *directions])
-        lines += render_blocks(renderer, blocks)
-        lines += renderer.lines(ops)
+        lines += self._body([*blocks, Block(ops)], directions)
         returned = ", ".join(f'"{p.name}": {self.arrays[f"Rd{p.name}"].name}' for p in self.graph.params)
         return [*lines, f"return {{{returned}}}"]
 
@@ -398,7 +384,8 @@ class GraphPlanner:
         blocks = self.forward(lower)
         seed = self.arrays[f"J{out.pre.name}"]
         memo = dict(lower.memo)
-        lower.assign(seed, identity(sp.KroneckerDelta(ix.o, ix.k)), f"at u: ∂u{out.l}[n, o]/∂u{out.l}[n, k] = [o = k]")
+        lower.assign(seed, identity(sp.KroneckerDelta(ix.o, ix.k)),
+                     f"at u: ∂u{out.l}[n, o]/∂u{out.l}[n, k] = [o = k]")
         at_u, lower.ops, lower.memo = lower.ops, [], dict(memo)
         start = jac.seed if out.activation.is_softmax else \
             sp.KroneckerDelta(ix.o, ix.k) * self._slope(out, out.pre.element, out.output.element)
@@ -415,19 +402,8 @@ class GraphPlanner:
                 lower.assign(self.arrays[step.tensor.name], identity(formula),
                              f"∂y[n, o]/∂{step.of} = J{step.of}{_idx(step.tensor)} = {_plain(step.formula)}")
         ops = share(lower.ops, self.namer.fresh, "c")
-        every = [*(op for b in blocks for op in b.all_ops()), *at_u, *at_y, *ops]
-        used = {a for op in every for a in op.reads()}
-        for op in every:
-            if isinstance(op, Softmax) and op.lse not in used:
-                op.lse = Array("_", op.lse.axes, op.lse.shape)
-        renderer = NumpyRenderer()
-        lines = ["N = X.shape[0]"] if any(_uses_batch(op) for op in every) else []
-        loads = self._loads(every)
-        if eye in used:
-            loads.append(Load(eye, f"np.eye({out.width}, dtype=DTYPE)"))
-        lines += renderer.lines(loads)
-        lines += render_blocks(renderer, [*blocks, Block(at_u, 'at == "u"', at_y)])
-        lines += renderer.lines(ops)
+        lines = self._body([*blocks, Block(at_u, 'at == "u"', at_y), Block(ops)],
+                           [Load(eye, f"np.eye({out.width}, dtype=DTYPE)")])
         outputs = (self.arrays[out.output.name].name, self.arrays[out.pre.name].name)
         returned = ", ".join(f'"{p.name}": {self.arrays[f"J{p.name}"].name}' for p in self.graph.params)
         body = [*lines, f"return {{{returned}}}, ({', '.join(outputs)})"]
@@ -436,16 +412,30 @@ class GraphPlanner:
         h = Array("H", (ix.n, k) if curv.diagonal else (ix.n, k, r),
                   (ix.BATCH, sp.Integer(out.width)) if curv.diagonal else (ix.BATCH, *(sp.Integer(out.width),) * 2))
         eye_kr = Array(eye.name, (k, r), eye.shape)
-        self.arrays["H"] = h
         lower = Lowerer(lambda name: eye_kr if name == eye.name else self.resolve(name), self.namer.fresh)
         lower.assign(h, identity(curv.diag if curv.diagonal else curv.hessian))
         ops = [op for op in lower.ops if not isinstance(op, Comment)]
         used = {a for op in ops for a in op.reads()}
         lines = [f"N = {outputs[0]}.shape[0]"] if any(_uses_batch(op) for op in ops) else []
+        renderer = NumpyRenderer()
         lines += renderer.lines([Load(eye_kr, f"np.eye({out.width}, dtype=DTYPE)")] if eye_kr in used else [])
         curvature_lines = [*lines, *renderer.lines(ops), "return H"]
         return JacobianPlan(body, curvature_lines, outputs, curv.at, curv.diagonal, curv.reads_targets,
                             _plain(self._numbers(curv.hessian)))
+
+    def _body(self, blocks: list[Block], extra: list[Load]) -> list[str]:
+        """The lines of a function of (params, X, ...) that runs `blocks` (the forward pass, then its own): N and
+        the parameters loaded where they are read, each of `extra` where its array is read, a softmax's
+        log-sum-exp dropped where nothing reads it (the loss is not computed there)."""
+        every = [op for b in blocks for op in b.all_ops()]
+        used = {a for op in every for a in op.reads()}
+        for op in every:
+            if isinstance(op, Softmax) and op.lse not in used:
+                op.lse = Array("_", op.lse.axes, op.lse.shape)
+        renderer = NumpyRenderer()
+        lines = ["N = X.shape[0]"] if any(_uses_batch(op) for op in every) else []
+        lines += renderer.lines([*self._loads(every), *(load for load in extra if load.out in used)])
+        return lines + render_blocks(renderer, blocks)
 
     # ------------------------------------------------------------ module
 

@@ -186,11 +186,14 @@ def _head(graph: Graph) -> Head:
         act = ActivationRule(out.l, d(y[k], u[k]), out.activation, u[k], y[k])
         delta = DeltaRule(out.l, sp.IndexedBase(f"delta{out.l}")[k], dEdy, act.rhs)
         steps += [act, delta]
-    # the rules are per sample (y_k); the graph's elements carry the sample index (y_nk)
-    per_sample = delta.rhs.replace(lambda e: isinstance(e, sp.Indexed) and len(e.indices) == 1,
-                                   lambda e: e.base[ix.n, e.indices[0]])
     scale = 1 / ix.BATCH if spec.reduction == "mean" else sp.Integer(1)
-    return Head(steps, per_sample, scale)
+    return Head(steps, per_sample(delta.rhs), scale)
+
+
+def per_sample(rule: sp.Expr) -> sp.Expr:
+    """A rule of the notes written per sample (y_k, t_k) in the graph's elements, which carry the sample (y_nk)."""
+    return rule.replace(lambda e: isinstance(e, sp.Indexed) and len(e.indices) == 1,
+                        lambda e: e.base[ix.n, e.indices[0]])
 
 
 def head_gradient(derivation: GraphDerivation) -> sp.Expr:

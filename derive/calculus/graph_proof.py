@@ -42,6 +42,14 @@ class GraphProof:
     def ok(self) -> bool:
         return not self.failures
 
+    def record(self, got, want, tolerance, what: str) -> None:
+        """One element compared: |got - want| / (1 + |want|) below `tolerance`, else a failure naming `what`."""
+        difference = abs(got - want) / (1 + abs(want))
+        self.checked += 1
+        self.worst = max(self.worst, float(difference))
+        if not difference < tolerance:
+            self.failures.append(f"{what}: derived {sp.N(got, 12)}, direct {sp.N(want, 12)}")
+
     def summary(self) -> str:
         shown = ", ".join(f"{s}={v}" for s, v in self.sizes.items())
         if not self.ok:
@@ -75,11 +83,7 @@ def prove_graph(derivation: GraphDerivation, points: int = 2, seed: int = 0) -> 
         derived = instance.gradients(derivation)
         for element, want in direct.items():
             got = derived[gradient_base(element.base.label.name)[element.indices]]
-            difference = abs(got - want) / (1 + abs(want))
-            proof.checked += 1
-            proof.worst = max(proof.worst, float(difference))
-            if not difference < TOLERANCE:
-                proof.failures.append(f"∂J/∂{element}: derived {sp.N(got, 12)}, direct {sp.N(want, 12)}")
+            proof.record(got, want, TOLERANCE, f"∂J/∂{element}")
         for lg in graph.layers:
             if getattr(lg.kind, "textbook_input_gradient", None) is None:
                 continue

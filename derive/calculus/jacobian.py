@@ -23,7 +23,7 @@ import mpmath
 import sympy as sp
 
 from derive.calculus import deltas
-from derive.calculus.backward import GraphDerivation, gradient_base
+from derive.calculus.backward import GraphDerivation, gradient_base, per_sample
 from derive.calculus.graph_proof import (
     DIGITS,
     TOLERANCE,
@@ -82,9 +82,7 @@ def activation_jacobian(layer: LayerGraph, a: sp.Symbol, b: sp.Symbol) -> sp.Exp
     y, u = layer.output.base, layer.pre.base
     if not layer.activation.is_softmax:
         return sp.KroneckerDelta(a, b) * layer.activation.dydu(u[n, b], y[n, b])
-    rule = SoftmaxRule(layer.l, d(y[a], u[b]), y, a, b).rhs  # per sample; the graph's elements carry n
-    return rule.replace(lambda e: isinstance(e, sp.Indexed) and len(e.indices) == 1,
-                        lambda e: e.base[n, e.indices[0]])
+    return per_sample(SoftmaxRule(layer.l, d(y[a], u[b]), y, a, b).rhs)
 
 
 def output_jacobian(derivation: GraphDerivation) -> OutputJacobian:
@@ -163,9 +161,7 @@ def curvature(derivation: GraphDerivation) -> Curvature:
     hessian, _ = deltas.eliminate(in_u, ranges)
     at = "u"
     if hessian.has(t):  # not a matching loss: the curvature of E in y, the activation's part dropped
-        loss_rule = derivation.head.steps[0]
-        dEdy = loss_rule.rhs.replace(lambda e: isinstance(e, sp.Indexed) and len(e.indices) == 1,
-                                     lambda e: e.base[n, e.indices[0]])
+        dEdy = per_sample(derivation.head.steps[0].rhs)  # the loss rule's ∂E/∂y_k
         hessian, _ = deltas.eliminate(sp.diff(dEdy, y[n, r]), ranges)
         at = "y"
     diag = _diagonal(hessian, k, r)
@@ -214,11 +210,7 @@ def prove_jacobian(jacobian: OutputJacobian, points: int = 2, seed: int = 0) -> 
             direct = reverse_mode(written[output], point, params)
             for element, want in direct.items():
                 got = env[jacobian_base(element.base.label.name)[(n, o, *element.indices)]]
-                difference = abs(got - want) / (1 + abs(want))
-                proof.checked += 1
-                proof.worst = max(proof.worst, float(difference))
-                if not difference < TOLERANCE:
-                    proof.failures.append(f"∂{output}/∂{element}: derived {sp.N(got, 12)}, direct {sp.N(want, 12)}")
+                proof.record(got, want, TOLERANCE, f"∂{output}/∂{element}")
     proof.checked //= points
     return proof
 
@@ -294,13 +286,8 @@ def prove_gauss_newton(jacobian: OutputJacobian, points: int = 2, seed: int = 0,
                 direct += J.T * H * J
             for i in range(len(params)):
                 for j in range(len(params)):
-                    want, got = direct[i, j], derived[i, j]
-                    difference = abs(got - want) / (1 + abs(want))
-                    proof.checked += 1
-                    proof.worst = max(proof.worst, float(difference))
-                    if not difference < mpmath.mpf(10) ** -25:
-                        proof.failures.append(f"G[{params_at[i]}, {params_at[j]}]: derived {mpmath.nstr(got, 12)}, "
-                                              f"direct {mpmath.nstr(want, 12)}")
+                    proof.record(derived[i, j], direct[i, j], mpmath.mpf(TOLERANCE),
+                                 f"G[{params_at[i]}, {params_at[j]}]")
     proof.checked //= points
     return proof
 

@@ -27,7 +27,7 @@ from derive.calculus.graph_proof import (
     instance_sizes,
     random_point,
 )
-from derive.calculus.rules import SoftmaxRule, d
+from derive.calculus.jacobian import activation_jacobian
 from derive.network import indices as ix
 from derive.network.graph import Graph, Tensor
 from derive.spec import catalog
@@ -152,9 +152,7 @@ def _activation(graph: Graph, node: Tensor, moving: dict, in_u=frozenset()) -> s
         return slope * ru[pre.indices]
     n, k = node.indices
     r = sp.Dummy("r", integer=True, positive=True)
-    jacobian = SoftmaxRule(layer.l, d(node.base[k], pre.base[r]), node.base, k, r).rhs  # ∂y_k/∂u_r, per sample
-    jacobian = jacobian.replace(lambda e: isinstance(e, sp.Indexed) and len(e.indices) == 1,
-                                lambda e: e.base[n, e.indices[0]])
+    jacobian = activation_jacobian(layer, k, r)  # ∂y_nk/∂u_nr
     size = node.shape[-1]
     chain = sp.Sum(jacobian * ru[n, r], (r, 1, size))
     result, _ = deltas.eliminate(chain, {n: (sp.Integer(1), node.shape[0]), k: (sp.Integer(1), size)})
@@ -212,10 +210,6 @@ def prove_hvp(rop: ROperator, points: int = 2, seed: int = 0) -> HvpProof:
             for element, _ in elements_at(p, sizes):
                 want = (plus[element] - minus[element]) / (2 * H_STEP)
                 got = env[base[element.indices]]
-                difference = abs(got - want) / (1 + abs(want))
-                proof.checked += 1
-                proof.worst = max(proof.worst, float(difference))
-                if not difference < HVP_TOLERANCE:
-                    proof.failures.append(f"(H·V) at {element}: derived {sp.N(got, 12)}, direct {sp.N(want, 12)}")
+                proof.record(got, want, HVP_TOLERANCE, f"(H·V) at {element}")
     proof.checked //= points
     return proof

@@ -257,7 +257,8 @@ class Evaluator:
         given = {base("y", 0)[i]: exact(v) for i, v in enumerate(ex.x, 1)}
         given.update({base("t")[k]: exact(v) for k, v in enumerate(ex.t, 1)})
         for l in range(1, self.L + 1):
-            given.update({base("w", l)[j, k]: exact(v) for j, row in enumerate(ex.W[l], 1) for k, v in enumerate(row, 1)})
+            given.update({base("w", l)[j, k]: exact(v)
+                          for j, row in enumerate(ex.W[l], 1) for k, v in enumerate(row, 1)})
             if ex.b[l] is not None:
                 given.update({base("b", l)[k]: exact(v) for k, v in enumerate(ex.b[l], 1)})
         point = self._point(0, given)
@@ -266,20 +267,25 @@ class Evaluator:
         self.points = [point]
         return point
 
-    def _point(self, n: int, given: dict | None = None) -> Point | None:
-        spec, L, w = self.spec, self.L, self.widths
-        drawn = given is None
-        given = {} if drawn else given
-        for i in range(1, w[0] + 1 if drawn else 1):
-            given[base("y", 0)[i]] = self._rational(Fraction(-2), Fraction(2))
-        for i, t in enumerate(self._targets() if drawn else (), 1):
+    def _drawn(self) -> dict:
+        """Inputs, targets and parameters drawn as small exact rationals."""
+        w = self.widths
+        given = {base("y", 0)[i]: self._rational(Fraction(-2), Fraction(2)) for i in range(1, w[0] + 1)}
+        for i, t in enumerate(self._targets(), 1):
             given[base("t")[i]] = t
-        for l in range(1, L + 1 if drawn else 1):
+        for l in range(1, self.L + 1):
             for k in range(1, w[l] + 1):
                 for j in range(1, w[l - 1] + 1):
                     given[base("w", l)[j, k]] = self._rational(Fraction(-3, 2), Fraction(3, 2))
-                if spec.layers[l - 1].bias:
+                if self.spec.layers[l - 1].bias:
                     given[base("b", l)[k]] = self._rational(Fraction(-1), Fraction(1))
+        return given
+
+    def _point(self, n: int, given: dict | None = None) -> Point | None:
+        """The network's values at `given` (drawn when None; then a point too near a kink is refused: None)."""
+        spec, L, w = self.spec, self.L, self.widths
+        drawn = given is None
+        given = self._drawn() if drawn else given
         xv = self._rational(Fraction(1, 4), Fraction(3)) * (1 if n % 2 else -1)
         values = {k: sp.Float(v, DIGITS) for k, v in given.items()}
         below = [values[base("y", 0)[i]] for i in range(1, w[0] + 1)]
@@ -705,7 +711,7 @@ class Checker:
         results = []
         for n, rhs in enumerate(resolution.sides[1:], 1):
             if n in valued and not resolution.free:
-                results.append(self._judge_number(n, rhs, sides[n], q)[0])
+                results.append(self._judge_number(n, rhs, sides[n], q))
             else:
                 results.append(self._judge(n, rhs, resolution, q, ev, assignments, exact_values, exact_concrete,
                                            extra))
@@ -716,7 +722,7 @@ class Checker:
         report.read_as = read_as(resolution, table, self.notation, reading)
         return report
 
-    def _example(self) -> tuple[Evaluator, sp.Float]:
+    def _example(self) -> Evaluator:
         """An evaluator at the spec's full widths whose one point is the worked example's."""
         if self._example_evaluator is None:
             ev = Evaluator(self.spec, self.dv, self.spec.sizes, self.seed)
@@ -724,7 +730,7 @@ class Checker:
             self._example_evaluator = ev
         return self._example_evaluator
 
-    def _judge_number(self, n: int, rhs, written: str, q: Quantity) -> tuple[SideResult, Evaluator]:
+    def _judge_number(self, n: int, rhs, written: str, q: Quantity) -> SideResult:
         """A side written in decimals (Mazur's 0.082167041): the quantity's value at the worked example's point
         against it, to the precision it is written in."""
         ev = self._example()
@@ -735,11 +741,11 @@ class Checker:
         pair = Pair({}, 0, yours, exact)
         diagnosis = [] if ok else [f"at the [example] point the value is {_num(exact)}" + (
             f"; written to {float(unit):g}, yours is off by {float(abs(yours - exact)):.3g}" if unit else "")]
-        return SideResult(n, ok, [pair], None if ok else pair, diagnosis, at_example=True), ev
+        return SideResult(n, ok, [pair], None if ok else pair, diagnosis, at_example=True)
 
     def _check_numbers(self, reading: Reading, q: Quantity, table: Table, sides) -> Report:
         """Every right side a number: judged at the worked example's point, at the spec's full widths."""
-        results = [self._judge_number(n, rhs, written, q)[0]
+        results = [self._judge_number(n, rhs, written, q)
                    for n, (rhs, written) in enumerate(zip(reading.resolution.sides[1:], sides[1:]), 1)]
         verdict = "CORRECT" if all(r.correct for r in results) else "INCORRECT"
         report = Report(verdict, q, self.notation, results, 1, 1, [], [*table.notes, NUMBERS_NOTE], self._example(),

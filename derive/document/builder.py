@@ -389,8 +389,8 @@ class DocumentBuilder:
         key = "objective_mean" if self.spec.reduction == "mean" else "objective_sum"
         s.flow.append(Para(self.t(key, E=self.E)))
         opt = self.spec.train.optimizer if self.spec.train else None
-        if opt is not None and opt.lr is None:
-            s.flow.append(Para(self.t("gd_intro_lm", optimizer=self.t(f"word_{opt.name}"))))
+        if opt is not None and opt.full_batch:
+            s.flow.append(Para(self.t("gd_intro_full_batch", optimizer=self.t(f"word_{opt.name}"))))
         else:
             s.flow.append(Para(self.t("gd_intro", lr=number(opt.lr) if opt else "0.1")))
         s.flow.append(Equation([
@@ -874,12 +874,12 @@ class DocumentBuilder:
         sub = Section(self.t("ex_params"), "sec:ex:par")
         opt = _OPT_WORD.get(ex.optimizer, ex.optimizer)
         top = self.d.layers[0]
-        update = bool(ex.W_new)  # none for a full-batch optimiser (lm)
+        update = bool(ex.W_new)  # none for a full-batch optimiser
         if update:
             sub.flow.append(Para(self.t("ex_params_intro", dEdw=self.tex(top.dEdw), sec="sec:optimizer", optimizer=opt,
                                         lr=number(ex.lr))))
         else:
-            sub.flow.append(Para(self.t("ex_params_intro_lm", dEdw=self.tex(top.dEdw), sec="sec:optimizer",
+            sub.flow.append(Para(self.t("ex_params_intro_full_batch", dEdw=self.tex(top.dEdw), sec="sec:optimizer",
                                         optimizer=self.t(f"word_{ex.optimizer}"))))
         for l in range(1, L + 1):
             ls = net.layers[l]

@@ -314,7 +314,7 @@ def _symbol(net, name: str) -> sp.Symbol:
 def _step(ex: WorkedExample, spec) -> None:
     """One step of the spec's optimiser from its initial state (velocities and moments zero)."""
     opt = spec.train.optimizer if spec.train else None
-    if opt is not None and opt.lr is None:  # a full-batch optimiser (lm): no step from one sample
+    if opt is not None and opt.full_batch:  # its step is taken on all samples, not on this one
         return
     params = dict(opt.params) if opt else {}
     with mpmath.workdps(DIGITS):

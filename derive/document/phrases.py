@@ -34,7 +34,7 @@ EN: dict[str, str] = {
                       "$\\frac{1}{N}\\sum_{s=1}^{N} %(E)s^{(s)}$, so every gradient below is averaged the same way.",
     "objective_sum": "Over a batch of $N$ samples the objective is the sum of the samples' losses, "
                      "$\\sum_{s=1}^{N} %(E)s^{(s)}$, so every gradient below is summed the same way.",
-    "gd_intro_lm": "Gradient descent moves every weight and bias against its gradient, with a learning rate "
+    "gd_intro_full_batch": "Gradient descent moves every weight and bias against its gradient, with a learning rate "
                    "$\\eta$; this spec trains with %(optimizer)s instead (Section~\\ref{sec:optimizer}), from the "
                    "same gradients:",
     "gd_intro": "Gradient descent moves every weight and bias against its gradient, with the learning rate "
@@ -189,7 +189,7 @@ EN: dict[str, str] = {
     "ex_backward_intro": "Output layer first; each delta from its formula in Section~\\ref{%(sec)s}.",
     "ex_chain": "For example, the weight $%(w)s$ by the chain rule, factor by factor:",
     "ex_params": "Gradients and updated parameters",
-    "ex_params_intro_lm": "Each gradient from $%(dEdw)s$; the %(optimizer)s step of Section~\\ref{%(sec)s} "
+    "ex_params_intro_full_batch": "Each gradient from $%(dEdw)s$; the %(optimizer)s step of Section~\\ref{%(sec)s} "
                           "is taken on all samples at once, so no update from this sample alone is shown:",
     "ex_params_intro": "Each gradient from $%(dEdw)s$ and the update of Section~\\ref{%(sec)s} "
                        "(%(optimizer)s, $\\eta = %(lr)s$):",
@@ -223,7 +223,7 @@ KO: dict[str, str] = {
                       "$\\frac{1}{N}\\sum_{s=1}^{N} %(E)s^{(s)}$이므로, 아래의 모든 기울기도 같은 방식으로 평균한다.",
     "objective_sum": "$N$개 샘플의 배치에서 목적 함수는 샘플 손실의 합 "
                      "$\\sum_{s=1}^{N} %(E)s^{(s)}$이므로, 아래의 모든 기울기도 같은 방식으로 더한다.",
-    "gd_intro_lm": "경사 하강법은 학습률 $\\eta$로 모든 가중치와 편향을 기울기의 반대 방향으로 수정한다. 이 "
+    "gd_intro_full_batch": "경사 하강법은 학습률 $\\eta$로 모든 가중치와 편향을 기울기의 반대 방향으로 수정한다. 이 "
                    "신경망은 대신 %(optimizer)s(\\ref{sec:optimizer}절)(으)로, 같은 기울기에서 학습한다:",
     "gd_intro": "경사 하강법은 학습률 $\\eta$ (여기서는 $\\eta = %(lr)s$)로 모든 가중치와 편향을 기울기의 "
                 "반대 방향으로 조금씩 수정한다:",
@@ -360,7 +360,7 @@ KO: dict[str, str] = {
     "ex_backward_intro": "출력층부터, 각 델타는 \\ref{%(sec)s}절의 식으로 계산한다.",
     "ex_chain": "예를 들어 가중치 $%(w)s$의 기울기를 연쇄 법칙으로 인수별로 계산하면",
     "ex_params": "기울기와 수정된 파라미터",
-    "ex_params_intro_lm": "각 기울기는 $%(dEdw)s$로 구했다. \\ref{%(sec)s}절의 %(optimizer)s 단계는 모든 샘플에 "
+    "ex_params_intro_full_batch": "각 기울기는 $%(dEdw)s$로 구했다. \\ref{%(sec)s}절의 %(optimizer)s 단계는 모든 샘플에 "
                           "대해 한 번에 밟기 때문에, 이 샘플만으로 수정한 값은 싣지 않는다:",
     "ex_params_intro": "각 기울기는 $%(dEdw)s$로, 수정은 \\ref{%(sec)s}절의 규칙(%(optimizer)s, $\\eta = %(lr)s$)으로 "
                        "구했다:",
@@ -523,7 +523,7 @@ GRAPH_EN: dict = {
                            "$%(P)s$ parameters) and $H_n$ evaluated from the formulas above, "
                            "$(G + \\mu I)\\,\\Delta\\theta = -g$ solved by Cholesky at 40 digits:",
     "word_lbfgs": "L-BFGS", "word_cg": "conjugate gradient", "word_lm": "Levenberg--Marquardt",
-    "ex_update_lm": "The spec trains with %(optimizer)s, whose step is taken on all samples at once (a line "
+    "ex_update_full_batch": "The spec trains with %(optimizer)s, whose step is taken on all samples at once (a line "
                     "search or a linear system over the batch); it is not shown here.",
     "ex_update_intro": "One step of gradient descent, $\\theta \\leftarrow \\theta - \\eta\\, \\partial J/\\partial "
                        "\\theta$ with $\\eta = %(lr)s$:",
@@ -665,7 +665,7 @@ GRAPH_KO: dict = {
                            "파라미터 $%(P)s$개)과 $H_n$, 그리고 40자리 숄레스키 분해로 푼 "
                            "$(G + \\mu I)\\,\\Delta\\theta = -g$:",
     "word_lbfgs": "L-BFGS", "word_cg": "켤레 기울기법", "word_lm": "레벤버그-마쿼트 방법",
-    "ex_update_lm": "이 신경망은 %(optimizer)s(으)로 학습한다. 그 단계는 모든 샘플에 대해 한 번에 밟으므로(직선 "
+    "ex_update_full_batch": "이 신경망은 %(optimizer)s(으)로 학습한다. 그 단계는 모든 샘플에 대해 한 번에 밟으므로(직선 "
                     "탐색 또는 배치 전체의 연립방정식), 여기서는 싣지 않는다.",
     "ex_update_intro": "경사 하강법 한 단계, $\\theta \\leftarrow \\theta - \\eta\\, \\partial J/\\partial \\theta$, "
                        "$\\eta = %(lr)s$:",

@@ -44,7 +44,8 @@ OPTIMIZERS: dict[str, dict[str, float]] = {
     "hf": {"damping": 1.0, "cg_iterations": 50},  # Martens 2010
 }
 DEFAULT_LR = {"sgd": 0.1, "momentum": 0.01, "nesterov": 0.01, "adagrad": 0.01, "rmsprop": 0.001, "adam": 0.001}
-FULL_BATCH = ("lbfgs", "cg", "lm", "newton", "hf")  # one step an epoch on all samples, no learning rate (a line search or a solve)
+# one step an epoch on all samples, and no learning rate: the step is searched for (a line search) or solved
+FULL_BATCH = ("lbfgs", "cg", "lm", "newton", "hf")
 
 
 @dataclass(frozen=True)
@@ -65,11 +66,15 @@ class Layer:
 @dataclass(frozen=True)
 class Optimizer:
     name: str
-    lr: float | None  # None for a full-batch optimiser (lm), which takes none
+    lr: float | None  # None for a full-batch optimiser, which takes none
     params: tuple[tuple[str, float], ...] = ()
 
     def get(self, key: str) -> float:
         return dict(self.params)[key]
+
+    @property
+    def full_batch(self) -> bool:
+        return self.name in FULL_BATCH
 
 
 @dataclass(frozen=True)

@@ -75,8 +75,9 @@ class GraphExample:
         self.gradients = self.instance.gradients(derivation)
         self.J = self.instance.objective()
         train = spec.train
-        self.lr = train.optimizer.lr if train else 0.1  # None for a full-batch optimiser (lbfgs, cg, lm)
+        self.lr = train.optimizer.lr if train else 0.1  # None for a full-batch optimiser
         self.optimizer = train.optimizer.name if train else "sgd"
+        self.full_batch = bool(train and train.optimizer.full_batch)
 
     def _given_param(self, p: Tensor, given, shape: list) -> list | None:
         """A dense layer's W and b from [example], where they have this layer's shape."""
@@ -135,8 +136,10 @@ def example_section(doc) -> Section:
     s.subsections.append(sub)
     if doc.graph.params:
         sub = Section(doc.t("ex_update"), "sec:ex:update")
-        update = ex.lr is not None
-        sub.flow.append(Para(doc.t("ex_update_intro", lr=number(ex.lr)) if update else doc.t("ex_update_lm", optimizer=doc.t(f"word_{ex.optimizer}"))))
+        update = not ex.full_batch
+        intro = doc.t("ex_update_intro", lr=number(ex.lr)) if update else \
+            doc.t("ex_update_full_batch", optimizer=doc.t(f"word_{ex.optimizer}"))
+        sub.flow.append(Para(intro))
         for lg in doc.graph.layers:
             if lg.params and update:
                 sub.flow.append(Para(doc.t("forward_layer", l=lg.l, kind=doc.kind_title(lg), name=escape(lg.name))))

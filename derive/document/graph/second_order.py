@@ -22,7 +22,7 @@ from derive.calculus.jacobian import (
     prove_jacobian,
 )
 from derive.calculus.second_order import r_operator
-from derive.document.builder import Equation, Para, Section, Table, escape, limit, number
+from derive.document.builder import FULL_BATCH_RULES, Equation, Para, Section, Table, escape, limit, number
 from derive.document.example import fmt
 from derive.network import indices as ix
 
@@ -32,7 +32,7 @@ MAX_STEP_PARAMS = 60  # the LM step in numbers: a P×P system at 40 digits, for 
 
 def wanted(spec) -> bool:
     """The chapter belongs to a document whose spec trains with a full-batch (second-order or line-search) method."""
-    return spec.train is not None and spec.train.optimizer.lr is None
+    return spec.train is not None and spec.train.optimizer.full_batch
 
 
 def chain_instance(graph, ex) -> Instance:
@@ -96,11 +96,7 @@ def _gauss_newton(doc, jac) -> Section:
     s.flow.append(Equation([(lhs, "= " + doc.tex(curv.hessian), "")], "eq:hy", kind="relations"))
     s.flow.append(Para(r"\textbf{%s}" % escape(prove_gauss_newton(jac).summary())))
     s.flow.append(Para(doc.t("so_lm")))
-    s.flow.append(Equation([
-        (r"\left(G + \mu I\right) \Delta\theta", "= -g", ""),
-        (r"\mu", r"\leftarrow \mu_{\mathrm{dec}}\, \mu", r"\text{if } E(\theta + \Delta\theta) < E(\theta)"),
-        (r"\mu", r"\leftarrow \mu_{\mathrm{inc}}\, \mu", r"\text{otherwise, and solve again}")], "eq:lm",
-        kind="relations"))
+    s.flow.append(Equation(FULL_BATCH_RULES["lm"], "eq:lm", kind="relations"))
     return s
 
 
