@@ -103,7 +103,7 @@ def random_problem(module: ModuleType, seed: int, samples: int, dtype=np.float64
     for key, value in params.items():
         if key.startswith("b") if every is None else True:
             value += rng.normal(0.0, 0.1, size=value.shape)
-    X = rng.standard_normal((samples, sizes[0]))
+    X = rng.standard_normal((samples, *getattr(module, "INPUT_SHAPE", (sizes[0],))))
     T = rng.dirichlet(np.ones(sizes[-1]), size=samples) if sizes[-1] > 1 else rng.uniform(0.05, 0.95, (samples, 1))
     return params, X.astype(dtype), T.astype(dtype)
 

@@ -97,7 +97,23 @@ def _erfc(x):
     return np.where(a <= 0.46875, 1 - _erf_near(x), np.where(x < 0, 2 - far, far))
 
 
-HELPERS: dict[str, Callable] = {f.__name__: f for f in (_sigmoid, _erf, _erfc, _erf_near, _erfc_far)}
+def _windows(a, pads, window, axes):
+    """Every window of `window` positions along `axes` of `a`, zero-padded by `pads` first: a view (the new window
+    axes last), copied only by the padding."""
+    if any(pad != (0, 0) for pad in pads):
+        a = np.pad(a, pads)
+    return np.lib.stride_tricks.sliding_window_view(a, window, axis=axes)
+
+
+def _dilate(a, steps):
+    """`a` with step - 1 zeros between neighbours along each axis: a strided index map's gradient spread back."""
+    out = np.zeros(tuple((n - 1) * s + 1 for n, s in zip(a.shape, steps)), dtype=a.dtype)
+    out[tuple(slice(None, None, s) for s in steps)] = a
+    return out
+
+
+HELPERS: dict[str, Callable] = {f.__name__: f for f in (_sigmoid, _erf, _erfc, _erf_near, _erfc_far, _windows,
+                                                        _dilate)}
 _NEEDS = {"_erf": ("_erf_near", "_erfc_far"), "_erfc": ("_erf_near", "_erfc_far")}
 
 

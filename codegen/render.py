@@ -49,6 +49,7 @@ def render(plan: GraphPlan) -> str:
         "source": plan.source,
         "summary": [docstring_text(line) for line in plan.summary],
         "sizes": repr(tuple(spec.sizes)),
+        "input_shape": tuple(spec.input_shape),
         "activations": repr(tuple(layer.activation.name for layer in spec.layers)),
         "kinds": repr(tuple(layer.kind.kind for layer in spec.layers)),
         "names": repr(tuple(layer.name for layer in spec.layers)),

@@ -155,7 +155,7 @@ BAD = [
     ("add of one input", DENSE + '[[layer]]\nkind = "add"\ninput = ["a"]\n' + OUT, "layer[2].input",
      "at least 2"),
     ("shape mismatch", DENSE + '[[layer]]\nname = "b"\nunits = 2\nactivation = "tanh"\n'
-     '[[layer]]\nkind = "add"\ninput = ["a", "b"]\n' + OUT, "layer[3].input", "one width"),
+     '[[layer]]\nkind = "add"\ninput = ["a", "b"]\n' + OUT, "layer[3].input", "one shape"),
     ("unused layer", DENSE + '[[layer]]\nname = "b"\nunits = 2\nactivation = "tanh"\ninput = "x"\n' + OUT,
      "layer[1]", "used by no later layer"),
     ("units on a norm", DENSE + '[[layer]]\nkind = "layer_norm"\nunits = 3\n' + OUT, "layer[2].units",

@@ -9,6 +9,9 @@ the formula's k). The operations are few:
 - `Reduce`: out[axes] = Σ (or the mean) of one ref over its other letters (`.sum(axis=...)`);
 - `Alias`: out = a ref with the same letters (no copy: identity activations, single-path gradients);
 - `Softmax`: out, LSE = the row softmax of a ref, with log-sum-exp (the fused loss reads it);
+- `Window`: out = a view of an array read at affine indices (s(p-1) + a - pad: a convolution's input, the
+  flipped kernel's correlation), zero outside it (the range guard is the padding), dilated for a stride;
+- `Reshape`: out = an array with axes merged or split (a flatten and its gradient);
 - `Load`: out = text (a parameter of `params`, a running statistic of `state`);
 - `Comment`: a line naming the node and the rule the next ops implement.
 
@@ -93,6 +96,32 @@ class Softmax(Op):
 
     def reads(self):
         return (self.source.array,)
+
+
+@dataclass
+class Window(Op):
+    """out[axes] = source read at affine indices: `dilate` (steps between its elements, 1 for none), then `pads`
+    ((before, after) per axis) and the windows (length, axis) of `window`, then `slices` (start, stop, step) of the
+    resulting view's axes (the window axes last)."""
+
+    source: Array
+    dilate: tuple[int, ...]
+    pads: tuple[tuple[int, int], ...]
+    window: tuple[tuple[int, int], ...]
+    slices: tuple[tuple[int | None, int | None, int | None], ...]
+
+    def reads(self):
+        return (self.source,)
+
+
+@dataclass
+class Reshape(Op):
+    """out = source with its axes merged or split in C order (`out.shape`)."""
+
+    source: Array
+
+    def reads(self):
+        return (self.source,)
 
 
 @dataclass

@@ -24,6 +24,7 @@ import sympy as sp
 from codegen.forms import CodegenError
 from codegen.printer import stabilize
 
+from .gather import Gather
 from .ir import Alias, Array, Comment, Contract, Elementwise, Op, Reduce, Ref
 
 BATCH = sp.Symbol("N", integer=True, positive=True)
@@ -67,10 +68,9 @@ class Lowerer:
 
         return sorted(free, key=signature)
 
-    def _key(self, kind: str, expr: sp.Expr, order: list[sp.Symbol], bound: sp.Symbol | None = None) -> tuple:
+    def _key(self, kind: str, expr: sp.Expr, order: list[sp.Symbol], bound: tuple[sp.Symbol, ...] = ()) -> tuple:
         mapping = {a: sp.Symbol(f"_f{i}") for i, a in enumerate(order)}
-        if bound is not None:
-            mapping[bound] = sp.Symbol("_s")
+        mapping.update({s: sp.Symbol(f"_s{i}") for i, s in enumerate(bound)})
         renamed = expr.xreplace({e: sp.IndexedBase(self.array(e.base).name)[tuple(i.xreplace(mapping) for i in
                                                                                e.indices)]
                                  for e in expr.atoms(sp.Indexed)})
@@ -143,41 +143,42 @@ class Lowerer:
                 merged[home].extend(groups[g])
         return list(merged.values())
 
-    def _sum_once(self, body: sp.Expr, s: sp.Symbol, lo: sp.Expr, hi: sp.Expr, mean: bool = False) -> sp.Expr:
-        if lo != 1:
-            raise CodegenError(f"a sum over {s} from {lo}: only full ranges are laid out")
+    def _sum_once(self, body: sp.Expr, limits, mean: bool = False) -> sp.Expr:
+        """Σ over the letters of `limits` at once (one contraction, not one per letter)."""
+        if any(lo != 1 for _, lo, _ in limits):
+            raise CodegenError(f"a sum over {limits[0][0]} from {limits[0][1]}: only full ranges are laid out")
+        letters = {s: hi for s, _, hi in limits}
         terms = []
         for term in sp.Add.make_args(sp.expand(body, deep=False, mul=False, multinomial=False,
                                                power_exp=False, power_base=False, log=False)):
-            if s not in letters_of(term):
-                terms.append(term if mean else term * hi)
+            held = [s for s in letters if s in letters_of(term)]
+            scale = sp.Mul(*(hi for s, hi in letters.items() if s not in held))
+            if not held:
+                terms.append(term if mean else term * scale)
                 continue
             factors = sp.Mul.make_args(term)
-            outside = [f for f in factors if s not in letters_of(f)]
-            inside = [f for f in factors if s in letters_of(f)]
-            if any(s in f.free_symbols and s not in letters_of(f) for f in factors):
-                raise CodegenError(f"index {s} outside an element in {term}")
+            outside = [f for f in factors if not letters_of(f) & set(held)]
+            inside = [f for f in factors if letters_of(f) & set(held)]
+            if any(s in f.free_symbols and s not in letters_of(f) for f in factors for s in held):
+                raise CodegenError(f"index {held[0]} outside an element in {term}")
             operands = [self._operand(g) for g in self._groups(inside)]
             product = sp.Mul(*operands)
-            free = letters_of(product) - {s}
+            free = letters_of(product) - set(held)
             order = self._order(product, free)
-            key = self._key("mean" if mean else "sum", product, order, s)
+            key = self._key("mean" if mean else "sum", product, order, tuple(held))
             if key not in self.memo:
                 out = self._temp(order, product, "p")
                 refs = tuple(Ref(self.array(o.base), tuple(self._placeholder(order, a) for a in o.indices))
                              for o in operands)
                 self.ops.append(Reduce(out, refs[0], mean) if len(refs) == 1 else Contract(out, refs))
                 self.memo[key] = out
-            terms.append(sp.Mul(*outside) * self._use(self.memo[key], order))
+            terms.append(sp.Mul(*outside) * scale * self._use(self.memo[key], order))
         return sp.Add(*terms)
 
     def lower(self, expr: sp.Expr) -> sp.Expr:
         """The expression with every sum replaced by a temporary array (innermost first)."""
         def one(e: sp.Sum):
-            body = e.function
-            for s, lo, hi in e.limits:
-                body = self._sum_once(body, s, lo, hi)
-            return body
+            return self._sum_once(e.function, e.limits)
 
         return expr.replace(lambda e: isinstance(e, sp.Sum), one)
 
@@ -187,6 +188,8 @@ class Lowerer:
         """target[target.axes] = expr, as ops appended to self.ops (after the comment, if any)."""
         if comment:
             self.ops.append(Comment(comment))
+        ranges = {a: int(size) for a, size in zip(target.axes, target.shape) if sp.sympify(size).is_Integer}
+        expr = Gather(self).rewrite(expr, ranges)
         expr = self._mean(expr)
         lowered = self.lower(expr)
         free = letters_of(lowered)
@@ -210,9 +213,8 @@ class Lowerer:
         scale, total = sorted(expr.args, key=lambda a: isinstance(a, sp.Sum))
         if not isinstance(total, sp.Sum) or len(total.limits) != 1 or scale != 1 / total.limits[0][2]:
             return expr
-        s, lo, hi = total.limits[0]
         inner = self.lower(total.function)
-        return self._sum_once(inner, s, lo, hi, mean=True)
+        return self._sum_once(inner, total.limits, mean=True)
 
     def _single_temp(self, lowered: sp.Expr, target: Array) -> Op | None:
         """The op that made `lowered`, when it is one fresh contraction or reduction and already in target's letter

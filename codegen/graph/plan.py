@@ -17,6 +17,7 @@ import keyword
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import sympy as sp
 
 from codegen.forms import CodegenError, activation_forms, array, domains, loss_expression, optimizer_call, relu_like
@@ -445,8 +446,10 @@ class GraphPlanner:
             for tensor in lg.params:
                 p = tensor.param
                 shape = tuple(int(s) for s in self._shape(tensor))
-                if p.init == "by_activation":
-                    n_in, n_out = shape
+                if p.init == "by_activation":  # fans: the "in" ("out") size times the window's (a kernel's)
+                    window = [size for size, dim in zip(shape, p.dims) if dim not in ("in", "out")]
+                    n_in = shape[p.dims.index("in")] * int(np.prod(window))
+                    n_out = shape[p.dims.index("out")] * int(np.prod(window))
                     he = relu_like(lg.activation)
                     std = f"(2 / {n_in}) ** 0.5" if he else f"(2 / ({n_in} + {n_out})) ** 0.5"
                     found.append(ParamInit(tensor.name, shape, "normal", std, "He" if he else "Glorot"))

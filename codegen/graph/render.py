@@ -15,7 +15,8 @@ import sympy as sp
 from codegen.forms import CodegenError
 from codegen.printer import ArrayPrinter, Mask, UnprintableError, numeric_constants
 
-from .ir import Alias, Array, Comment, Contract, Elementwise, Load, Op, Reduce, Ref, Softmax
+from .ir import Alias, Array, Comment, Contract, Elementwise, Load, Op, Reduce, Ref, Reshape, Softmax, Window
+from .lower import BATCH
 
 
 class ViewPrinter(ArrayPrinter):
@@ -146,9 +147,37 @@ class NumpyRenderer:
             code = f"{name}, {op.lse.name} = _softmax({op.source.array.name})"
         elif isinstance(op, Load):
             code = f"{name} = {op.text}"
+        elif isinstance(op, Window):
+            code = f"{name} = {self.window_text(op)}"
+        elif isinstance(op, Reshape):
+            shape = ", ".join("-1" if size == BATCH else str(size) for size in op.out.shape)  # N: the batch's
+            code = f"{name} = {op.source.name}.reshape({shape})"
         else:  # pragma: no cover - every op has its method
             raise CodegenError(f"no rendering for {type(op).__name__}")
         return [*comment, code]
+
+    @staticmethod
+    def window_text(op: Window) -> str:
+        text = op.source.name
+        if any(step != 1 for step in op.dilate):
+            text = f"_dilate({text}, {tuple(op.dilate)})"
+        if op.window:
+            lengths = tuple(length for length, _ in op.window)
+            axes = tuple(axis for _, axis in op.window)
+            text = f"_windows({text}, {tuple(op.pads)}, {lengths}, {axes})"
+        elif any(pad != (0, 0) for pad in op.pads):
+            text = f"np.pad({text}, {tuple(op.pads)})"
+
+        def part(start, stop, step):
+            if (start, stop, step) == (None, None, None):
+                return ":"
+            return ":".join(["" if start is None else str(start), "" if stop is None else str(stop),
+                             *([] if step is None else [str(step)])])
+
+        parts = [part(*s) for s in op.slices]
+        while parts and parts[-1] == ":":
+            parts.pop()
+        return f"{text}[{', '.join(parts)}]" if parts else text
 
     def _into(self, op: Op) -> str:
         """The op writing an existing array: `out=` where NumPy takes it, else an assignment to all of it."""

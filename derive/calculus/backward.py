@@ -22,7 +22,7 @@ from derive.network import indices as ix
 from derive.network.chain import E
 from derive.network.graph import Graph, Tensor
 
-LETTERS = "rsqpjiabc"  # for the sums left in a formula, after its own indices (r first, as in the notes)
+LETTERS = "rsqpjiabcfghuvwz"  # for the sums left in a formula, after its own indices (r first, as in the notes)
 
 
 def gradient_base(name: str) -> sp.IndexedBase:
@@ -120,11 +120,9 @@ def vjp(graph: Graph, source: Tensor, target: Tensor) -> Contribution:
         definition = f(target.element.xreplace(dict(zip(target.indices, source.indices))))
     local = sp.diff(definition, wrt)
     upstream = gradient_base(source.name)[source.indices]
-    chain = upstream * local
-    for index, size in zip(source.indices, source.shape):
-        chain = sp.Sum(chain, (index, 1, size))
     ranges = {mark: (sp.Integer(1), size) for mark, size in zip(marks, target.shape)}
-    result, steps = deltas.eliminate(chain, ranges)
+    result, steps = deltas.eliminate(upstream * local, ranges, tuple(
+        (index, sp.Integer(1), size) for index, size in zip(source.indices, source.shape)))
     rule = None
     if activation is not None:
         u, y = target.base[marks], source.base[marks]

@@ -43,7 +43,7 @@ class Term:
 class Step:
     """One elimination: `rule` removed `delta` by setting `index` = `value`; `guard` kept, or None."""
 
-    rule: str  # "substitute", "affine" or "merge"
+    rule: str  # "substitute", "affine", "strided" (a stride: the index exists where it divides) or "merge"
     delta: sp.KroneckerDelta
     index: sp.Symbol | None
     value: sp.Expr | None
@@ -75,10 +75,18 @@ def terms(expr: sp.Expr) -> list[Term]:
     if isinstance(expr, sp.Piecewise) and len(expr.args) == 2 and expr.args[1].cond == sp.true:
         (inside, cond), (outside, _) = expr.args
         kept = [replace(t, guards=(*t.guards, cond)) for t in terms(inside)]
-        return kept + ([replace(t, guards=(*t.guards, sp.Not(cond))) for t in terms(outside)] if outside != 0 else [])
+        return kept + ([replace(t, guards=(*t.guards, sp.Not(cond))) for t in terms(outside)] if not _zero(outside)
+                       else [])
     if isinstance(expr, sp.Pow) and expr.exp.is_Integer and expr.exp > 0:
         return terms(sp.Mul(*([expr.base] * int(expr.exp)), evaluate=False))
     raise ValueError(f"cannot take the Kronecker deltas out of {expr}")
+
+
+def _zero(expr: sp.Expr) -> bool:
+    """0, or a sum or product of which it is plain that it is 0 (the derivative of a zero branch: Σ 0)."""
+    if isinstance(expr, sp.Sum):
+        return _zero(expr.function)
+    return expr == 0 or (expr.is_Mul and any(_zero(a) for a in expr.args))
 
 
 class Rule:
@@ -93,35 +101,39 @@ class SubstituteSummed(Rule):
 
     name = "substitute"
 
-    def solve(self, equation: sp.Expr, index: sp.Symbol) -> sp.Expr | None:
+    def solve(self, equation: sp.Expr, index: sp.Symbol) -> tuple[sp.Expr, sp.Basic | None] | None:
+        """index from equation = 0, and the condition for it to be an integer: with a coefficient c other than
+        ±1 (a stride), index = rest / c only where c divides rest (the dilation of a strided map)."""
         coefficient = equation.coeff(index)
         rest = sp.expand(equation - coefficient * index)
-        if coefficient == 1 and not rest.has(index):
-            return -rest
-        if coefficient == -1 and not rest.has(index):
-            return rest
-        return None
+        if not coefficient.is_Integer or coefficient == 0 or rest.has(index):
+            return None
+        if abs(coefficient) == 1:
+            return -rest / coefficient, None
+        return -rest / coefficient, sp.Eq(sp.Mod(rest, abs(coefficient)), 0)
 
     def apply(self, term, delta, ranges):
         equation = sp.expand(delta.args[0] - delta.args[1])
         for position, (index, low, high) in enumerate(term.sums):
             if not equation.has(index):
                 continue
-            value = self.solve(equation, index)
-            if value is None:
+            solved = self.solve(equation, index)
+            if solved is None:
                 continue
-            sums = tuple(s for s in term.sums if s[0] != index)
+            value, divides = solved
+            sums = tuple((s, lo.xreplace({index: value}), hi.xreplace({index: value}))
+                         for s, lo, hi in term.sums if s != index)
             mapping = {index: value}
             others = tuple(d.xreplace(mapping) for d in term.deltas if d != delta)
-            guards = tuple(g.xreplace(mapping) for g in term.guards)
-            guard = _range_guard(value, low, high, ranges)
+            box = {**ranges, **{s: (lo, hi) for s, lo, hi in sums}}
+            guard = _guard([*(() if divides is None else (divides,)), sp.Le(low, value), sp.Le(value, high)], box)
+            guards = tuple(g for g in (_guard([g.xreplace(mapping)], box) for g in term.guards) if g is not None)
             if guard is not None:
                 guards = (*guards, guard)
-            new = Term(term.factor.xreplace(mapping), tuple(d for d in others if d != 1),
-                       tuple((s, lo.xreplace(mapping), hi.xreplace(mapping)) for s, lo, hi in sums), guards)
+            new = Term(term.factor.xreplace(mapping), tuple(d for d in others if d != 1), sums, guards)
             if any(d == 0 for d in others):
                 new = Term(sp.Integer(0))
-            rule = "substitute" if value.is_Symbol else "affine"
+            rule = "substitute" if value.is_Symbol else "strided" if divides is not None else "affine"
             return new, Step(rule, delta, index, value, guard, term.expr(), new.expr())
         return None
 
@@ -138,21 +150,52 @@ class MergeFree(Rule):
 RULES: tuple[Rule, ...] = (SubstituteSummed(), MergeFree())
 
 
-def _range_guard(value: sp.Expr, low: sp.Expr, high: sp.Expr, ranges: dict) -> sp.Basic | None:
-    """low <= value <= high, or None where it always holds (value is an index of the same range)."""
-    if value in ranges and ranges[value] == (low, high):
-        return None
-    if value.is_Integer and low.is_Integer and high.is_Integer and low <= value <= high:
-        return None
-    return sp.And(sp.Le(low, value), sp.Le(value, high))
+def _guard(conditions: list[sp.Basic], box: dict) -> sp.Basic | None:
+    """The conjunction of the conditions that do not always hold where each index runs over its range in `box`
+    ({index: (low, high)}), or None when all do."""
+    kept = []
+    for condition in conditions:
+        for part in (condition.args if isinstance(condition, sp.And) else (condition,)):
+            if part is not sp.true and not _always(part, box):
+                kept.append(part)
+    return sp.And(*kept) if kept else None
 
 
-def eliminate(expr: sp.Expr, ranges: dict) -> tuple[sp.Expr, list[Step]]:
-    """expr with its Kronecker deltas eliminated, and the steps taken; `ranges` maps each free index to
-    its (low, high)."""
+def _always(relation: sp.Basic, box: dict) -> bool:
+    """A relation low <= high that holds for every index value in the box (its sides affine in the indices, the
+    coefficients of known sign): the minimum of high - low over the box is not negative."""
+    if not isinstance(relation, (sp.LessThan, sp.GreaterThan, sp.StrictLessThan, sp.StrictGreaterThan)):
+        return False
+    gap = sp.expand(relation.gts - relation.lts)  # must be >= 0 (> 0 if strict)
+    lowest = gap
+    for index, (low, high) in box.items():
+        coefficient = gap.coeff(index)
+        if coefficient == 0:
+            continue
+        if sp.expand(gap - coefficient * index).has(index) or coefficient.has(*box):
+            return False
+        if coefficient.is_nonnegative:
+            lowest = lowest - coefficient * index + coefficient * low
+        elif coefficient.is_nonpositive:
+            lowest = lowest - coefficient * index + coefficient * high
+        else:
+            return False
+    lowest = sp.expand(lowest)
+    if lowest.has(*box):
+        return False
+    strict = isinstance(relation, (sp.StrictLessThan, sp.StrictGreaterThan))
+    return bool(lowest.is_positive if strict else lowest.is_nonnegative)
+
+
+def eliminate(expr: sp.Expr, ranges: dict, sums=()) -> tuple[sp.Expr, list[Step]]:
+    """Σ over `sums` of expr, its Kronecker deltas eliminated, and the steps taken; `ranges` maps each free index
+    to its (low, high). (The outer sums are not built as a Sum first: SymPy's constructor would fold a Piecewise
+    out of an inner sum when the outer letter appears in it, though its condition reads the inner sum's index.)"""
     steps: list[Step] = []
     done: list[Term] = []
-    for term in terms(expr):
+    fresh = {index: sp.Dummy(index.name, integer=True) for index, _, _ in sums}
+    outer = tuple((fresh[index], low, high) for index, low, high in sums)
+    for term in (t.summed(outer) for t in terms(expr.xreplace(fresh))):
         while True:
             for delta in term.deltas:
                 found = next((hit for rule in RULES if (hit := rule.apply(term, delta, ranges))), None)

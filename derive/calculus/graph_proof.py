@@ -65,8 +65,17 @@ class GraphProof:
 
 
 def instance_sizes(graph: Graph) -> dict:
+    """Widths up to 3 (2 beyond two layers), two samples; a signal or image with 2 channels and the fewest
+    positions from 3 up that every window fits."""
     cap = 3 if graph.depth <= 2 else 2
-    sizes = {s: min(v, cap) for s, v in graph.sizes.items() if s != ix.BATCH}
+    shape = graph.spec.input_shape
+    if len(shape) == 1:
+        sizes = {s: min(v, cap) for s, v in graph.sizes.items() if s != ix.BATCH}
+    else:
+        cap = 2
+        sizes = next((found for side in range(3, max(shape[1:]) + 1)
+                      if (found := graph.sizes_at((min(shape[0], 2), *(min(v, side) for v in shape[1:])), cap))),
+                     None) or {s: v for s, v in graph.sizes.items() if s != ix.BATCH}
     sizes[ix.BATCH] = 2
     return sizes
 
@@ -100,7 +109,7 @@ def _instantiate(expr: sp.Expr, mapping: dict) -> sp.Expr:
     """expr with index values and sizes substituted and every Sum written out as its terms, built without
     evaluation (SymPy's constructors would query assumptions of the whole net at each level)."""
     if expr in mapping:
-        return mapping[expr]
+        return sp.sympify(mapping[expr])
     if isinstance(expr, sp.Sum):
         (index, low, high), *rest = expr.limits
         body = sp.Sum(expr.function, *rest) if rest else expr.function
@@ -109,8 +118,16 @@ def _instantiate(expr: sp.Expr, mapping: dict) -> sp.Expr:
         return sp.Add(*terms, evaluate=False) if len(terms) > 1 else terms[0]
     if not expr.args:
         return expr
-    if isinstance(expr, sp.Indexed):
-        return expr.base[tuple(_instantiate(i, mapping) for i in expr.indices)]
+    if isinstance(expr, sp.Piecewise) and not any(c.has(sp.Indexed) for _, c in expr.args):
+        for value, condition in expr.args:  # a range guard: decided here, its element outside never written
+            decided = condition.xreplace({s: sp.sympify(mapping[s]) for s in condition.free_symbols if s in mapping})
+            if decided == sp.true:
+                return _instantiate(value, mapping)
+            if decided != sp.false:
+                break
+    if isinstance(expr, sp.Indexed):  # an index is evaluated: p + a - 1 at p = 2, a = 1 is the element [2]
+        return expr.base[tuple(i if i.is_number else i.xreplace({s: sp.sympify(mapping[s]) for s in i.free_symbols
+                                                                 if s in mapping}) for i in expr.indices)]
     args = [_instantiate(a, mapping) for a in expr.args]
     if isinstance(expr, sp.KroneckerDelta):
         return expr.func(*args)

@@ -62,7 +62,8 @@ class LayerGraph:
     kind: Kind
     activation: Activation
     inputs: tuple[str, ...]  # tensor names
-    width: int
+    width: int  # its output's size per sample (features, or channels x positions)
+    shape: tuple[int, ...] = ()  # its output's shape per sample: (features,), (C, L) or (C, H, W)
     params: list[Tensor] = field(default_factory=list)
     nodes: list[Tensor] = field(default_factory=list)  # intermediate nodes, then u{l}, then y{l}
 
@@ -80,11 +81,14 @@ class LayerBuilder:
 
     n, m, k, j, i, r, batch = ix.n, ix.m, ix.k, ix.j, ix.i, ix.r, ix.BATCH
 
-    def __init__(self, graph: Graph, layer: LayerGraph, width_in: sp.Symbol, width: sp.Symbol):
+    def __init__(self, graph: Graph, layer: LayerGraph, width_in: sp.Symbol, width: sp.Symbol,
+                 in_dims: tuple[sp.Expr, ...] = (), window: dict[str, sp.Symbol] | None = None):
         self.graph = graph
         self.layer = layer
-        self.width_in = width_in
-        self.width = width
+        self.width_in = width_in  # features (channels) of its first input
+        self.width = width  # its own features (channels)
+        self.in_dims = in_dims or (width_in,)  # its first input's sizes per sample
+        self.window = window or {}  # window size symbols by name (A_3, B_3)
         self.inputs = [graph.tensors[name].base for name in layer.inputs]
 
     def param(self, name: str) -> sp.IndexedBase:
@@ -98,13 +102,21 @@ class LayerBuilder:
         self.graph.constants[symbol] = sp.Float(value)
         return symbol
 
+    @property
+    def own(self) -> tuple[sp.Symbol, ...]:
+        """The letters of its output's elements per sample (k; k, p; k, p, q)."""
+        return ix.own(len(self.layer.shape) or 1)
+
     def shape_of(self, idx: tuple[sp.Symbol, ...]) -> tuple[sp.Expr, ...]:
         sizes = {ix.n: ix.BATCH, ix.m: ix.BATCH, ix.k: self.width, ix.r: self.width,
                  ix.j: self.width_in, ix.i: self.width_in}
         return tuple(sizes[a] for a in idx)
 
-    def node(self, name: str, idx: tuple[sp.Symbol, ...], expr: sp.Expr, what: str) -> sp.IndexedBase:
-        tensor = Tensor(f"{name}{self.layer.l}", "node", idx, self.shape_of(idx), self.layer.l, expr, what)
+    def node(self, name: str, idx: tuple[sp.Symbol, ...], expr: sp.Expr, what: str,
+             dims: tuple[sp.Expr, ...] | None = None) -> sp.IndexedBase:
+        """A node of this layer; `dims`: its sizes after the sample's, when not those of its letters."""
+        shape = self.shape_of(idx) if dims is None else (ix.BATCH, *dims)
+        tensor = Tensor(f"{name}{self.layer.l}", "node", idx, shape, self.layer.l, expr, what)
         self.graph.add(tensor)
         self.layer.nodes.append(tensor)
         return tensor.base
@@ -119,13 +131,14 @@ class Graph:
         self.constants: dict[sp.Symbol, sp.Expr] = {}  # eps_3 -> 1e-5
         self.sizes: dict[sp.Symbol, int] = {ix.BATCH: 0}  # d_l -> width (N is set per instance)
         self.aliases: dict[sp.Symbol, sp.Symbol] = {}
-        d0 = self.size_symbol(0, spec.inputs)
-        self.add(Tensor("x", "input", (ix.n, ix.k), (ix.BATCH, d0), 0, what="input"))
+        shape = spec.input_shape
+        dims = tuple(self.size_symbol(0, value, len(shape), axis) for axis, value in enumerate(shape))
+        self.add(Tensor("x", "input", (ix.n, *ix.own(len(shape))), (ix.BATCH, *dims), 0, what="input"))
         self.layers: list[LayerGraph] = []
         names = {"x": "x"}
         for l, layer in enumerate(spec.layers, 1):
             lg = LayerGraph(l, layer.name, layer.kind, layer.activation,
-                            tuple(names[name] for name in layer.inputs), layer.units)
+                            tuple(names[name] for name in layer.inputs), layer.units, layer.shape)
             names[layer.name] = f"y{l}"
             self._build(lg)
             self.layers.append(lg)
@@ -158,9 +171,17 @@ class Graph:
         for s in mapping:
             del self.sizes[s]
 
-    def size_symbol(self, l: int, width: int) -> sp.Symbol:
-        symbol = ix.index(f"d_{l}")
-        self.sizes[symbol] = width
+    def size_symbol(self, l: int, value: int, rank: int = 1, axis: int = 0) -> sp.Symbol:
+        """The size of layer l's output along `axis`: d_l for features; C_l, L_l for a signal; C_l, H_l, W_l
+        for an image; a window's A_l, B_l are made by `window_symbol`."""
+        names = {1: "d", 2: "CL", 3: "CHW"}[rank]
+        symbol = ix.index(f"{names[axis]}_{l}")
+        self.sizes[symbol] = value
+        return symbol
+
+    def window_symbol(self, l: int, name: str, value: int) -> sp.Symbol:
+        symbol = ix.index(f"{name}_{l}")
+        self.sizes[symbol] = value
         return symbol
 
     def add(self, tensor: Tensor):
@@ -169,27 +190,51 @@ class Graph:
 
     def _build(self, lg: LayerGraph):
         first = self.tensors[lg.inputs[0]]
-        width_in = first.shape[-1]
-        # a width the kind takes from its inputs is their symbol: all of an add's inputs share one
-        width = self.size_symbol(lg.l, lg.width) if lg.kind.units_key else width_in
+        in_dims = first.shape[1:]
+        # a size the kind takes from its inputs is their symbol: all of an add's inputs share them
         for name in lg.inputs[1:]:
-            self._same_size(self.tensors[name].shape[-1], width_in)
-        b = LayerBuilder(self, lg, width_in, width)
-        sizes = {"in": width_in, "out": width}
+            for a, b in zip(self.tensors[name].shape[1:], in_dims):
+                self._same_size(a, b)
+        probe = LayerBuilder(self, lg, in_dims[0], in_dims[0], in_dims)
+        dims = tuple(self.size_symbol(lg.l, value, len(lg.shape), axis) if dim is None else dim
+                     for axis, (dim, value) in enumerate(zip(lg.kind.dims(probe), lg.shape)))
+        window = {name: self.window_symbol(lg.l, name, value) for name, value in lg.kind.windows().items()}
+        b = LayerBuilder(self, lg, in_dims[0], dims[0], in_dims, window)
+        sizes = {"in": in_dims[0], "out": dims[0], **window}
         for p in lg.kind.params():
-            pools = {"in": [ix.j, ix.i], "out": [ix.k, ix.r]}
+            pools = {"in": [ix.j, ix.i], "out": [ix.k, ix.r], "A": [ix.a], "B": [ix.b]}
             idx = tuple(pools[dim].pop(0) for dim in p.dims)
             tensor = Tensor(f"{p.name}{lg.l}", "param", idx, tuple(sizes[dim] for dim in p.dims), lg.l, param=p,
                             what="parameter")
             self.add(tensor)
             lg.params.append(tensor)
         pre = lg.kind.forward(b)
-        u = b.node("u", (ix.n, ix.k), pre, "pre-activation")
+        own = (ix.n, *b.own)
+        u = b.node("u", own, pre, "pre-activation", dims)
         act = lg.activation
-        y_expr = None if act.is_softmax else act.of(u[ix.n, ix.k])
+        y_expr = None if act.is_softmax else act.of(u[own])
         if act.is_softmax:  # over the layer: y_k = exp(u_k) / Σ_r exp(u_r)
-            y_expr = sp.exp(u[ix.n, ix.k]) / sp.Sum(sp.exp(u[ix.n, ix.r]), (ix.r, 1, width))
-        b.node("y", (ix.n, ix.k), y_expr, "output")
+            y_expr = sp.exp(u[ix.n, ix.k]) / sp.Sum(sp.exp(u[ix.n, ix.r]), (ix.r, 1, dims[0]))
+        b.node("y", own, y_expr, "output", dims)
+
+    def sizes_at(self, input_shape: tuple[int, ...], cap: int) -> dict[sp.Symbol, int] | None:
+        """Every size symbol's value for a smaller net of the same kinds (input `input_shape`, widths and
+        channels at most `cap`, windows as they are), or None where a window would not fit."""
+        values = dict(zip(self.tensors["x"].shape[1:], input_shape))
+        shapes = {"x": tuple(input_shape)}
+        for lg, layer in zip(self.layers, self.spec.layers):
+            kind = lg.kind.capped(cap)
+            ins = tuple(shapes[name] for name in layer.inputs)
+            if kind.check_shapes(ins) is not None:
+                return None
+            shape = kind.shape(ins, min(layer.units, cap) if kind.units_key else None)
+            shapes[layer.name] = shape
+            for symbol, value in zip(lg.output.shape[1:], shape):
+                if symbol in self.sizes:
+                    values[symbol] = value
+            for name, value in kind.windows().items():
+                values[ix.index(f"{name}_{lg.l}")] = value
+        return values
 
     @property
     def depth(self) -> int:

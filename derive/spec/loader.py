@@ -52,11 +52,16 @@ FULL_BATCH = ("lbfgs", "cg", "lm", "newton", "hf")
 class Layer:
     """One [[layer]]: its kind (with the kind's own keys), width, activation, name and inputs."""
 
-    units: int
+    units: int  # its output's size per sample (features; channels x positions for a signal or image)
     activation: Activation
     kind: Kind = field(default_factory=Dense)
     name: str = ""
     inputs: tuple[str, ...] = ()  # layer names, "x" for the network input
+    shape: tuple[int, ...] = ()  # its output's shape per sample: (units,), (C, L) or (C, H, W)
+
+    def __post_init__(self):
+        if not self.shape:
+            object.__setattr__(self, "shape", (self.units,))
 
     @property
     def bias(self) -> bool:
@@ -98,7 +103,7 @@ class Example:
 class Spec:
     name: str
     title: str
-    inputs: int
+    inputs: int  # numbers per sample (channels x positions for a signal or image)
     layers: tuple[Layer, ...]
     loss: Loss
     reduction: str = "mean"
@@ -107,6 +112,11 @@ class Spec:
     example: Example | None = None
     train: Train | None = None
     source: str = "<spec>"
+    input_shape: tuple[int, ...] = ()  # (inputs,), (C, L) or (C, H, W)
+
+    def __post_init__(self):
+        if not self.input_shape:
+            object.__setattr__(self, "input_shape", (self.inputs,))
 
     @property
     def depth(self) -> int:
@@ -249,13 +259,17 @@ def _build(r: _Reader) -> Spec:
     title = r.get("title", str, name, what="a string")
     if len(title) > 200:
         r.fail("title", "longer than 200 characters")
-    inputs = r.positive_int("inputs")
+    input_shape = _input_shape(r)
+    inputs = math.prod(input_shape)
     raw_layers = r.get("layer", list, what="an array of [[layer]] tables")
     if not raw_layers:
         r.fail("layer", "expected at least one [[layer]]")
     if len(raw_layers) > MAX_LAYERS:
         r.fail("layer", f"at most {MAX_LAYERS} layers are supported, got {len(raw_layers)}")
-    layers = _layers(r, raw_layers, inputs)
+    layers = _layers(r, raw_layers, input_shape)
+    if len(layers[-1].shape) > 1:
+        r.fail(f"layer[{len(layers)}]", f"the output layer gives a {_shape_text(layers[-1].shape)} per sample; the "
+               "network's output is a feature vector: add a flatten (and a dense) layer")
     loss = _loss(r)
     output = layers[-1].activation
     if loss.needs_probability and output.name not in catalog.PROBABILITY_ACTIVATIONS:
@@ -266,6 +280,7 @@ def _build(r: _Reader) -> Spec:
         name=name,
         title=title,
         inputs=inputs,
+        input_shape=input_shape,
         layers=tuple(layers),
         loss=loss,
         reduction=r.choice("reduction", REDUCTIONS, "mean"),
@@ -310,10 +325,29 @@ def _notation(r: _Reader):
     return notations.custom_style(value)
 
 
-def _layers(r: _Reader, raw_layers: list, inputs: int) -> list[Layer]:
-    """Every [[layer]] read, its inputs resolved and its width checked against them."""
+def _input_shape(r: _Reader) -> tuple[int, ...]:
+    """`inputs = 8` features, `[C, L]` a signal, `[C, H, W]` an image."""
+    value = r.get("inputs", (int, list), what="a positive integer, [channels, length] or [channels, height, width]")
+    if isinstance(value, int):
+        return (r.positive_int("inputs"),)
+    if not 2 <= len(value) <= 3 or any(not isinstance(v, int) or isinstance(v, bool) or not 0 < v <= 4096
+                                       for v in value):
+        r.fail("inputs", f"expected [channels, length] or [channels, height, width] of positive integers up to "
+               f"4096, got {value!r}")
+    if math.prod(value) > MAX_UNITS:
+        r.fail("inputs", f"at most {MAX_UNITS} numbers per sample, got {math.prod(value)}")
+    return tuple(value)
+
+
+def _shape_text(shape: tuple[int, ...]) -> str:
+    names = {1: "feature vector", 2: "signal", 3: "image"}
+    return f"{names[len(shape)]} [{', '.join(map(str, shape))}]" if len(shape) > 1 else f"{shape[0]} features"
+
+
+def _layers(r: _Reader, raw_layers: list, input_shape: tuple[int, ...]) -> list[Layer]:
+    """Every [[layer]] read, its inputs resolved and its shape checked against them."""
     layers: list[Layer] = []
-    widths = {"x": inputs}
+    widths = {"x": input_shape}
     used: set[str] = set()
     for index, raw in enumerate(raw_layers):
         where = f"layer[{index + 1}]"
@@ -321,7 +355,7 @@ def _layers(r: _Reader, raw_layers: list, inputs: int) -> list[Layer]:
             r.fail(where, f"expected a table, got {_show(raw)}")
         layer = _layer(_Reader(r.source, raw, where), index + 1, widths, last=index == len(raw_layers) - 1)
         layers.append(layer)
-        widths[layer.name] = layer.units
+        widths[layer.name] = layer.shape
         used.update(layer.inputs)
     for index, layer in enumerate(layers[:-1]):
         if layer.name not in used:
@@ -330,10 +364,11 @@ def _layers(r: _Reader, raw_layers: list, inputs: int) -> list[Layer]:
     return layers
 
 
-def _layer(r: _Reader, l: int, widths: dict[str, int], last: bool) -> Layer:
+def _layer(r: _Reader, l: int, widths: dict[str, tuple[int, ...]], last: bool) -> Layer:
     kind_name = r.choice("kind", tuple(KINDS), "dense")
     cls = KINDS[kind_name]
-    own = [f.name for f in fields(cls) if f.name not in ("params_declared", "formula", "forward_text")]
+    own = list(getattr(cls, "keys", None) or
+               [f.name for f in fields(cls) if f.name not in ("params_declared", "formula", "forward_text")])
     special = ("params", "forward") if kind_name == "custom" else ()
     r.check_keys(("kind", "name", "input", "activation", *(("units",) if cls.units_key else ()), *own, *special))
     name = r.get("name", str, f"layer{l}", what="an identifier naming the layer")
@@ -356,20 +391,32 @@ def _layer(r: _Reader, l: int, widths: dict[str, int], last: bool) -> Layer:
     if len(names) < low or (high is not None and len(names) > high):
         wanted = f"at least {low}" if high is None else (f"{low}" if low == high else f"{low} to {high}")
         r.fail("input", f"{kind_name} takes {wanted} input(s), got {len(names)}")
-    in_widths = tuple(widths[item] for item in names)
-    kind = _custom(r, in_widths[0]) if kind_name == "custom" else cls(**_kind_keys(r, cls, own))
-    problem = kind.check_widths(in_widths)
+    shapes = tuple(widths[item] for item in names)
+    wrong = next((item for item, shape in zip(names, shapes) if cls.rank is not None and len(shape) != cls.rank), None)
+    if wrong is not None:
+        wanted = {1: "a feature vector", 2: "a signal [C, L]", 3: "an image [C, H, W]"}[cls.rank]
+        hint = ": add a flatten layer before it" if cls.rank == 1 else ""
+        r.fail("input", f"{kind_name} needs {wanted}, and {wrong!r} gives a {_shape_text(widths[wrong])}{hint}")
+    if kind_name == "custom":
+        kind = _custom(r, shapes[0][0])
+    elif hasattr(cls, "read"):
+        kind = cls.read(r, shapes[0])
+    else:
+        kind = cls(**_kind_keys(r, cls, own))
+    if kind_name == "add" and len(set(shapes)) > 1:
+        r.fail("input", f"add needs inputs of one shape, got {', '.join(_shape_text(s) for s in shapes)}")
+    problem = kind.check_shapes(shapes)
     if problem:
         r.fail("input", problem)
     units = r.positive_int("units") if cls.units_key else None
     act = _activation(r, cls.default_activation)
-    width = kind.width(in_widths, units)
+    shape = kind.shape(shapes, units)
     if act.is_softmax:
         if not last:
             r.fail("activation", "softmax is only allowed on the output layer")
-        if width < 2:
+        if shape[0] < 2:
             r.fail("units", "softmax needs at least 2 units")
-    return Layer(width, act, kind, name, tuple(names))
+    return Layer(math.prod(shape), act, kind, name, tuple(names), shape)
 
 
 def _kind_keys(r: _Reader, cls: type, own: list[str]) -> dict:
@@ -502,6 +549,9 @@ def _example(r: _Reader, spec: Spec) -> Example:
     e.check_keys(allowed)
     weights, biases = [], []
     for l in range(1, depth + 1):
+        if spec.layers[l - 1].kind.kind != "dense" and (f"W{l}" in e.table or f"b{l}" in e.table):
+            e.fail(f"W{l}" if f"W{l}" in e.table else f"b{l}", f"only dense layers take numbers here; layer[{l}] "
+                   f"is {spec.layers[l - 1].kind.kind} (its parameters are drawn from the example's seed)")
         rows, cols = spec.sizes[l - 1], spec.sizes[l]
         raw = e.get(f"W{l}", list, None, what=f"a {rows}x{cols} array of arrays")
         if raw is None:

@@ -28,7 +28,8 @@ def register(name: str):
 
 @dataclass(frozen=True)
 class Param:
-    """A parameter of a layer: module key `name` + layer number, dimensions "in" and/or "out"."""
+    """A parameter of a layer: module key `name` + layer number; dimensions "in" and/or "out" (features or
+    channels) and the names of the kind's window sizes ("A", "B": a kernel's rows and columns)."""
 
     name: str
     dims: tuple[str, ...]
@@ -44,6 +45,8 @@ class Kind:
     units_key: ClassVar[bool] = False  # takes `units` (its width); otherwise the width is its input's
     couples_samples: ClassVar[bool] = False  # its forward pass sums over the batch (batch norm)
     title: ClassVar[dict[str, str]] = {}  # its name in the document, per language
+    rank: ClassVar[int | None] = 1  # what it reads per sample: 1 features, 2 a signal [C, L], 3 an image [C, H, W]
+    #                                 (None: any shape)
 
     def width(self, widths: tuple[int, ...], units: int | None) -> int:
         return units if self.units_key else widths[0]
@@ -51,6 +54,26 @@ class Kind:
     def check_widths(self, widths: tuple[int, ...]) -> str | None:
         """Why these input widths do not fit, or None."""
         return None
+
+    def shape(self, shapes: tuple[tuple[int, ...], ...], units: int | None) -> tuple[int, ...]:
+        """Its output's shape per sample, from its inputs' shapes (checked by `check_shapes` first)."""
+        return (self.width(tuple(s[0] for s in shapes), units),)
+
+    def check_shapes(self, shapes: tuple[tuple[int, ...], ...]) -> str | None:
+        """Why these input shapes do not fit, or None (the rank is checked before)."""
+        return self.check_widths(tuple(s[0] for s in shapes))
+
+    def dims(self, b) -> tuple[sp.Expr | None, ...]:
+        """Its output's sizes per sample as symbols: an input's, an expression of them, or None for a new size."""
+        return (None,) if self.units_key else tuple(b.in_dims)
+
+    def windows(self) -> dict[str, int]:
+        """Its window sizes by name ("A", "B"), each a size symbol of the layer (A_3) with this value."""
+        return {}
+
+    def capped(self, cap: int) -> Kind:
+        """The kind with its channel count at most `cap`, for the proof's small instance."""
+        return self
 
     def params(self) -> tuple[Param, ...]:
         return ()
@@ -60,7 +83,7 @@ class Kind:
         return ()
 
     def forward(self, b) -> sp.Expr:
-        """Add the intermediate nodes with `b.node(...)` and return the pre-activation, indexed [n, k]."""
+        """Add the intermediate nodes with `b.node(...)` and return the pre-activation, indexed [n, *b.own]."""
         raise NotImplementedError
 
 
@@ -69,4 +92,4 @@ def kind_names() -> tuple[str, ...]:
 
 
 # the built-in kinds register themselves on import
-from derive.network.kinds import add, batch_norm, custom, dense, layer_norm  # noqa: F401
+from derive.network.kinds import add, batch_norm, conv, custom, dense, flatten, layer_norm, pool  # noqa: F401

@@ -1,4 +1,5 @@
-"""add: the skip connection, y_k = f(Σ_i x^(i)_k) over two or more inputs of one width."""
+"""add: the skip connection, y_k = f(Σ_i x^(i)_k) over two or more inputs of one shape (features,
+signals or images alike; the loader checks the shapes)."""
 
 from __future__ import annotations
 
@@ -14,12 +15,11 @@ from derive.network.kinds import Kind, register
 @dataclass(frozen=True)
 class Add(Kind):
     inputs = (2, None)
+    rank = None
     title: ClassVar[dict[str, str]] = {"en": "Addition (skip connection)", "ko": "덧셈 (스킵 연결)"}
 
-    def check_widths(self, widths):
-        if len(set(widths)) > 1:
-            return f"add needs inputs of one width, got {', '.join(map(str, widths))}"
-        return None
+    def shape(self, shapes, units):
+        return shapes[0]
 
     def forward(self, b):
-        return sp.Add(*(x[b.n, b.k] for x in b.inputs))
+        return sp.Add(*(x[(b.n, *b.own)] for x in b.inputs))

@@ -1,0 +1,227 @@
+"""Reads at affine indices lowered to views: a convolution's windows, its flipped correlation, a flatten.
+
+Some formulas of the engine index an array by expressions of the letters: x[n, j, 2(p-1) + a - 1] (a
+convolution's input), du[n, r, (p - a)/2 + 1] (a strided map's gradient, defined where 2 divides p - a),
+du3[n, 4(k-1) + 2(p-1) + q] (a flatten's gradient), under range guards that say where the read falls inside
+the array. `Gather.rewrite` replaces each such read by a view with one axis per letter (`Window`: dilated for a
+stride, zero-padded, its windows taken with `sliding_window_view`, sliced by the stride, reversed where the
+letter counts down) and drops a guard that only says the read is inside the array: the padding is zero there,
+and so is the term. A read at a row-major position, and a sum of an array times [k = its row-major position],
+are a `Reshape`. What remains is indexed by letters only, for the contractions of `lower`.
+"""
+
+from __future__ import annotations
+
+import math
+
+import sympy as sp
+
+from codegen.forms import CodegenError
+
+from .ir import Array, Reshape, Window
+
+
+def _plain(index: sp.Expr) -> bool:
+    return index.is_Symbol
+
+
+def _row_major(index: sp.Expr, letters: list[sp.Symbol], sizes: list[int]) -> bool:
+    """index == 1 + Σ_i (letter_i - 1) Π_{j > i} size_j: the C-order position of the letters."""
+    stride, want = 1, sp.Integer(1)
+    for letter, size in reversed(list(zip(letters, sizes))):
+        want += (letter - 1) * stride
+        stride *= size
+    return sp.expand(index - want) == 0
+
+
+class Gather:
+    def __init__(self, lowerer):
+        self.lw = lowerer
+
+    def rewrite(self, expr: sp.Expr, ranges: dict[sp.Symbol, int]) -> sp.Expr:
+        """expr with its affine reads as views and their range guards dropped; `ranges`: each letter's size."""
+        if isinstance(expr, sp.Sum):
+            inner = {**ranges, **{s: int(hi) for s, _, hi in expr.limits if hi.is_Integer}}
+            flat = self._flatten(expr, inner)
+            if flat is not None:
+                return flat
+            return sp.Sum(self.rewrite(expr.function, inner), *expr.limits)
+        if isinstance(expr, sp.Piecewise) and self._is_guard(expr):
+            (body, condition), _ = expr.args
+            for term in sp.Add.make_args(body):  # [c] Σ terms = Σ [c] term: each term zero outside by its own read
+                self._check_implied(term, condition)
+            return self.rewrite(body, ranges)
+        if isinstance(expr, sp.Indexed):
+            return expr if all(map(_plain, expr.indices)) else self._read(expr, ranges)
+        if not expr.args or not expr.has(sp.Indexed):
+            return expr
+        return expr.func(*(self.rewrite(a, ranges) for a in expr.args))
+
+    # ------------------------------------------------------------ guards
+
+    @staticmethod
+    def _is_guard(expr: sp.Piecewise) -> bool:
+        return len(expr.args) == 2 and expr.args[1] == (0, True) and not expr.args[0].cond.has(sp.Indexed)
+
+    def _check_implied(self, body: sp.Expr, condition: sp.Basic) -> None:
+        """Every part of the condition says that an affine read, a factor of the body, is inside its array (or
+        that the stride divides it): the zero padding of the view then gives the guard's 0."""
+        reads = [(f, self.lw.array(f.base)) for f in sp.Mul.make_args(body)
+                 if isinstance(f, sp.Indexed) and not all(map(_plain, f.indices))]
+        for part in condition.args if isinstance(condition, sp.And) else (condition,):
+            if not any(self._implies(f, array, part) for f, array in reads):
+                raise CodegenError(f"a range guard {part} that says nothing of where an element is read: "
+                                   f"no zero padding can stand for it (in {body})")
+
+    @staticmethod
+    def _implies(element: sp.Indexed, array: Array, part: sp.Basic) -> bool:
+        for index, size in zip(element.indices, array.shape):
+            if _plain(index):
+                continue
+            if isinstance(part, sp.Eq) and isinstance(part.lhs, sp.Mod) and part.rhs == 0:
+                step = part.lhs.args[1]
+                scaled = sp.expand(step * index)
+                if any((d := sp.expand(scaled - sign * part.lhs.args[0])).is_Integer and d % step == 0
+                       for sign in (1, -1)):
+                    return True
+            elif isinstance(part, (sp.LessThan, sp.GreaterThan)):
+                gap = sp.expand(part.gts - part.lts)
+                for bound in (index - 1, size - index):
+                    ratio = sp.simplify(gap / bound) if bound != 0 else None
+                    if ratio is not None and ratio.is_number and ratio.is_positive:
+                        return True
+        return False
+
+    # ------------------------------------------------------------ reshapes
+
+    def _flatten(self, expr: sp.Sum, ranges: dict) -> sp.Expr | None:
+        """Σ_{j,p,q} a[n, j, p, q] [k = row-major position of (j, p, q)] = a reshaped to [n, k]."""
+        factors = sp.Mul.make_args(expr.function)
+        deltas = [f for f in factors if isinstance(f, sp.KroneckerDelta)]
+        elements = [f for f in factors if isinstance(f, sp.Indexed)]
+        if len(deltas) != 1 or len(elements) != 1 or len(factors) != 2:
+            return None
+        (delta,), (element,) = deltas, elements
+        summed = [s for s, _, _ in expr.limits]
+        free, position = delta.args if delta.args[0].is_Symbol and delta.args[0] not in summed else delta.args[::-1]
+        array = self.lw.array(element.base)
+        tail = list(element.indices[len(element.indices) - len(summed):])
+        if not free.is_Symbol or free in summed or set(tail) != set(summed) or \
+                not _row_major(position, tail, [ranges[s] for s in tail]):
+            return None
+        kept = element.indices[: len(element.indices) - len(summed)]
+        shape = (*array.shape[: len(kept)], math.prod(int(s) for s in array.shape[len(kept):]))
+        out = self._memo(("flatten", array.name, len(kept)), shape, lambda out: Reshape(out, array))
+        return out[(*kept, free)]
+
+    def _split(self, element: sp.Indexed, ranges: dict) -> sp.Indexed | None:
+        """a[n, 1 + Σ (l_i - 1) Π size] (a row-major position of several letters, at any axes) = a reshaped to
+        [n, l_1, l_2, ...], one reshape for all of them; None where no index is such a position."""
+        array = self.lw.array(element.base)
+        shape, indices, split = [], [], False
+        for index, size in zip(element.indices, array.shape):
+            letters = sorted(index.free_symbols, key=lambda s: -abs(index.coeff(s)))
+            sizes = [ranges.get(s) for s in letters]
+            if len(letters) > 1 and None not in sizes and math.prod(sizes) == size and _row_major(index, letters, sizes):
+                shape += sizes
+                indices += letters
+                split = True
+            else:
+                shape.append(size)
+                indices.append(index)
+        if not split:
+            return None
+        made = next((op for op in self.lw.ops if isinstance(op, Reshape) and op.out.name == array.name), None)
+        source = array if made is None else made.source  # a reshape of a reshape: one reshape
+        out = self._memo(("split", source.name, tuple(shape)), tuple(shape), lambda out: Reshape(out, source))
+        return out[tuple(indices)]
+
+    # ------------------------------------------------------------ windows
+
+    def _read(self, element: sp.Indexed, ranges: dict) -> sp.Indexed:
+        split = self._split(element, ranges)
+        if split is not None:
+            return split if all(map(_plain, split.indices)) else self._read(split, ranges)
+        array = self.lw.array(element.base)
+        dilate, pads, window, slices, letters, windowed = [], [], [], [], [], []
+        for axis, (index, size) in enumerate(zip(element.indices, array.shape)):
+            if _plain(index):
+                dilate.append(1), pads.append((0, 0)), slices.append((None, None, None)), letters.append(index)
+                continue
+            step, pad, cut, position, offset = self._axis(element, index, int(size), ranges)
+            dilate.append(step), pads.append(pad), slices.append(cut), letters.append(position)
+            if offset is not None:
+                letter, length, reverse = offset
+                window.append((length, axis))
+                windowed.append(((None, None, -1) if reverse else (None, None, None), letter))
+        if len(set(letters + [w for _, w in windowed])) != len(letters) + len(windowed):
+            raise CodegenError(f"no view for the read {element}: a letter in two of its indices")
+        key = ("window", array.name, tuple(dilate), tuple(pads), tuple(window), tuple(slices),
+               tuple(c for c, _ in windowed))
+        shape = self._window_shape(array, element, letters, windowed, ranges)
+        out = self._memo(key, shape, lambda out: Window(out, array, tuple(dilate), tuple(pads), tuple(window),
+                                                        (*slices, *(c for c, _ in windowed))))
+        return out[(*letters, *(w for _, w in windowed))]
+
+    @staticmethod
+    def _window_shape(array, element, letters, windowed, ranges):
+        shape = []
+        for index, size, letter in zip(element.indices, array.shape, letters):
+            shape.append(size if _plain(index) else ranges[letter])
+        return (*shape, *(ranges[w] for _, w in windowed))
+
+    @staticmethod
+    def _axis(element, index: sp.Expr, size: int, ranges: dict):
+        """How one axis of the view is made: (dilation step, padding, slice of the position axis, its letter,
+        (window letter, length, reversed) or None). index is affine in one or two letters; a rational one
+        (a stride's gradient) reads the array dilated by the common denominator."""
+        letters = sorted(index.free_symbols, key=lambda s: s.name)
+        if any(s not in ranges for s in letters) or not 1 <= len(letters) <= 2:
+            raise CodegenError(f"no view for the read {element}: index {index} is not affine in one or two letters")
+        step = math.lcm(*(sp.fraction(sp.nsimplify(c))[1] for c in
+                          (*(index.coeff(s) for s in letters), index.subs({s: 0 for s in letters}))))
+        step = int(step)
+        dilated = sp.expand(index * step - step + 1)  # the index into the dilated array, of size step (size - 1) + 1
+        size = step * (size - 1) + 1
+        coefficients = {s: int(dilated.coeff(s)) for s in letters}
+        constant = int(dilated.subs({s: 0 for s in letters}))
+        if any(dilated.coeff(s).is_Integer is False for s in letters):
+            raise CodegenError(f"no view for the read {element}")
+        lowest = constant + sum(min(c, c * ranges[s]) for s, c in coefficients.items())
+        highest = constant + sum(max(c, c * ranges[s]) for s, c in coefficients.items())
+        pad = (max(0, 1 - lowest), max(0, highest - size))
+        start = constant + sum(coefficients.values()) - 1 + pad[0]  # 0-based, every letter at its first value
+        offset = None
+        if len(letters) == 2:
+            unit = [s for s in letters if abs(coefficients[s]) == 1]
+            if not unit:
+                raise CodegenError(f"no view for the read {element}: neither letter of {index} steps by one")
+            w = min(unit, key=lambda s: (ranges[s], s.name))  # the shorter range is the window (a kernel's offsets)
+            length = ranges[w]
+            reverse = coefficients[w] < 0
+            if reverse:
+                start -= length - 1
+            offset = (w, length, reverse)
+            (position,) = [s for s in letters if s != w]
+        else:
+            (position,) = letters
+        c = coefficients[position]
+        count = ranges[position]
+        stop = start + c * count
+        extent = size + pad[0] + pad[1] - (offset[1] - 1 if offset else 0)  # the position axis of the view
+        if c == 1 and start == 0 and stop == extent:
+            cut = (None, None, None)
+        else:
+            cut = (start, stop if stop >= 0 else None, c if c != 1 else None)
+        return step, pad, cut, position, offset
+
+    # ------------------------------------------------------------ memo
+
+    def _memo(self, key: tuple, shape: tuple, make) -> sp.IndexedBase:
+        if key not in self.lw.memo:
+            name = self.lw.fresh("w")
+            out = Array(name, tuple(sp.Symbol(f"_f{i}") for i in range(len(shape))), tuple(shape))
+            self.lw.temps[name] = out
+            self.lw.ops.append(make(out))
+            self.lw.memo[key] = out
+        return sp.IndexedBase(self.lw.memo[key].name)
