@@ -120,7 +120,9 @@ class Gather:
         array = self.lw.array(element.base)
         shape, indices, split = [], [], False
         for index, size in zip(element.indices, array.shape):
-            letters = sorted(index.free_symbols, key=lambda s: -abs(index.coeff(s)))
+            order = list(ranges)  # ties (sizes of 1) in the order of the letters' axes
+            letters = sorted(index.free_symbols, key=lambda s: (-abs(index.coeff(s)), order.index(s) if s in order
+                                                                else len(order), s.name))
             sizes = [ranges.get(s) for s in letters]
             if len(letters) > 1 and None not in sizes and math.prod(sizes) == size and _row_major(index, letters, sizes):
                 shape += sizes

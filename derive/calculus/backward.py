@@ -118,7 +118,7 @@ def vjp(graph: Graph, source: Tensor, target: Tensor) -> Contribution:
     if activation is not None:  # y = f(u): differentiate f as a function, then write f' in the output
         f = sp.Function(f"f_{source.layer}")
         definition = f(target.element.xreplace(dict(zip(target.indices, source.indices))))
-    local = sp.diff(definition, wrt)
+    local = _zero_branches(sp.diff(definition, wrt))
     upstream = gradient_base(source.name)[source.indices]
     ranges = {mark: (sp.Integer(1), size) for mark, size in zip(marks, target.shape)}
     result, steps = deltas.eliminate(upstream * local, ranges, tuple(
@@ -132,6 +132,15 @@ def vjp(graph: Graph, source: Tensor, target: Tensor) -> Contribution:
     shown = sp.Sum(upstream * sp.Derivative(source.element, wrt), *[
         (index, 1, size) for index, size in zip(source.indices, source.shape)])
     return Contribution(source, target, shown, local, steps, result, rule)
+
+
+def _zero_branches(expr: sp.Expr) -> sp.Expr:
+    """A guard's other branch written 0 where differentiation left a sum of zeros there (Σ_a 0)."""
+    def clean(e: sp.Piecewise):
+        return sp.Piecewise(*((0 if deltas.is_zero(v) else v, c) for v, c in e.args))
+
+    return expr.replace(lambda e: isinstance(e, sp.Piecewise) and any(deltas.is_zero(v) and v != 0 for v, _ in e.args),
+                        clean)
 
 
 def _elementwise_activation(graph: Graph, node: Tensor):

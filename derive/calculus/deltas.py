@@ -75,18 +75,18 @@ def terms(expr: sp.Expr) -> list[Term]:
     if isinstance(expr, sp.Piecewise) and len(expr.args) == 2 and expr.args[1].cond == sp.true:
         (inside, cond), (outside, _) = expr.args
         kept = [replace(t, guards=(*t.guards, cond)) for t in terms(inside)]
-        return kept + ([replace(t, guards=(*t.guards, sp.Not(cond))) for t in terms(outside)] if not _zero(outside)
+        return kept + ([replace(t, guards=(*t.guards, sp.Not(cond))) for t in terms(outside)] if not is_zero(outside)
                        else [])
     if isinstance(expr, sp.Pow) and expr.exp.is_Integer and expr.exp > 0:
         return terms(sp.Mul(*([expr.base] * int(expr.exp)), evaluate=False))
     raise ValueError(f"cannot take the Kronecker deltas out of {expr}")
 
 
-def _zero(expr: sp.Expr) -> bool:
+def is_zero(expr: sp.Expr) -> bool:
     """0, or a sum or product of which it is plain that it is 0 (the derivative of a zero branch: Σ 0)."""
     if isinstance(expr, sp.Sum):
-        return _zero(expr.function)
-    return expr == 0 or (expr.is_Mul and any(_zero(a) for a in expr.args))
+        return is_zero(expr.function)
+    return expr == 0 or (expr.is_Mul and any(is_zero(a) for a in expr.args))
 
 
 class Rule:

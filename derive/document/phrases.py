@@ -444,6 +444,7 @@ GRAPH_EN: dict = {
     "note_output_form": "in the output",
     "step_substitute": "$%(delta)s$: $%(index)s = %(value)s$",
     "step_affine": "$%(delta)s$: solved, $%(index)s = %(value)s$",
+    "step_strided": "$%(delta)s$: $%(index)s = %(value)s$ (dilated map)",
     "step_merge": "$%(delta)s$ kept",
     "step_guard": ", where $%(guard)s$",
     "closed_intro": "Added, the paths through $\\hat x$, $\\sigma^2$ and $\\mu$ give the gradient handed to the input. "
@@ -597,6 +598,7 @@ GRAPH_KO: dict = {
     "note_output_form": "출력으로",
     "step_substitute": "$%(delta)s$: $%(index)s = %(value)s$",
     "step_affine": "$%(delta)s$: 풀면 $%(index)s = %(value)s$",
+    "step_strided": "$%(delta)s$: $%(index)s = %(value)s$ (팽창된 맵)",
     "step_merge": "$%(delta)s$ 남김",
     "step_guard": ", 단 $%(guard)s$",
     "closed_intro": "$\\hat x$, $\\sigma^2$, $\\mu$를 거치는 경로를 더하면 입력으로 전달되는 기울기가 된다. "

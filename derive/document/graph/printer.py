@@ -17,6 +17,7 @@ from sympy.printing.latex import LatexPrinter
 from sympy.printing.precedence import PRECEDENCE
 
 from derive.document.builder import act_tex
+from derive.document.graph_text import guard_parts
 from derive.document.texprint import decimal
 from derive.network.graph import Graph, Tensor
 
@@ -251,13 +252,19 @@ class GraphLatexPrinter(LatexPrinter):
         return r"\begin{cases} %s \end{cases}" % r" \\ ".join(rows)
 
     def _print_And(self, expr):
-        """1 <= a <= n, as one chain where it is one."""
-        args = list(expr.args)
-        if len(args) == 2 and all(isinstance(a, sp.Le) for a in args):
-            lo, hi = sorted(args, key=lambda a: a.args[0].is_number, reverse=True)
-            if lo.args[1] == hi.args[0]:
-                return r"%s \le %s \le %s" % (self._print(lo.args[0]), self._print(lo.args[1]), self._print(hi.args[1]))
-        return super()._print_And(expr)
+        """A range guard as chains 1 \\le e \\le H and a stride's 2 \\mid e (`guard_parts`)."""
+        shown = []
+        for part in guard_parts(expr):
+            if part[0] == "range":
+                _, low, e, high = part
+                shown.append(r" \le ".join(self._print(x) for x in (low, e, high) if x is not None))
+            elif part[0] == "divides":
+                shown.append(r"%s \mid %s" % (self._print(part[1]), self._print(part[2])))
+            else:
+                shown.append(self._print(part[1]))
+        return r",\ ".join(shown)
+
+    _print_LessThan = _print_GreaterThan = _print_Equality = _print_And
 
     def _print_Atom(self, expr):
         own = getattr(type(expr), "_latex", None)

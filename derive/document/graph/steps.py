@@ -98,7 +98,7 @@ class StepPrinter:
         chain = sp.Sum(sp.Mul(upstream, sp.Derivative(source.element, target.base[mark_index]), evaluate=False),
                        *limits)
         lines = [(lhs, p.doprint(chain), note(self.t("note_chain"))),
-                 ("", p.doprint(sp.Sum(upstream * c.local, *limits)), note(self.t("note_diff")))]
+                 ("", p.doprint(_chained(upstream, c.local, limits)), note(self.t("note_diff")))]
         groups = self.chains(c.steps)
         if len(groups) == 1:
             lines += [("", p.doprint(step.after), note(self.step_note(step, p))) for step in groups[0]]
@@ -197,3 +197,15 @@ class StepPrinter:
 
 def tensor_word(phrases: dict, tensor: Tensor) -> str:
     return phrases["what"].get(tensor.what, tensor.what)
+
+
+def _chained(upstream: sp.Expr, local: sp.Expr, limits) -> sp.Expr:
+    """Σ_limits upstream · local, a sum of the local derivative taken into the outer one (SymPy's Sum would fold a
+    range guard out of the inner sum, across the inner sum's own letter)."""
+    terms = []
+    for term in sp.Add.make_args(local):
+        if isinstance(term, sp.Sum):
+            terms.append(sp.Sum(upstream * term.function, *limits, *term.limits))
+        else:
+            terms.append(sp.Sum(upstream * term, *limits))
+    return sp.Add(*terms)

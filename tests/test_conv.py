@@ -1,0 +1,289 @@
+"""Images and signals (conv1d/conv2d, average pooling, flatten): shapes checked at load time, the derivation
+(the flipped-kernel correlation, the dilated map of a stride), the proof, and generated modules against
+central differences, the derivation evaluated numerically, a reference written here from the definitions
+and PyTorch (its own conv layers, weights in its layout) where installed."""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import replace
+
+import numpy as np
+import pytest
+import sympy as sp
+from hypothesis import assume, given
+from hypothesis import strategies as st
+from test_graph_codegen import ACTIVATIONS, EXPENSIVE, HEAD, NumpyOps, TorchOps, build, layer, reference_loss
+
+from codegen.gradcheck import check_module
+from derive.calculus.backward import backward, gradient_base
+from derive.calculus.graph_proof import prove_graph
+from derive.errors import SpecError
+from derive.network import indices as ix
+from derive.network.graph import Graph
+from derive.spec.loader import parse_spec
+
+try:
+    import torch
+except ImportError:  # pragma: no cover - the PyTorch comparison is skipped without it
+    torch = None
+
+# ---------------------------------------------------------------- the reference, from the definitions
+
+
+def _windows_ref(x, size, stride, pads):
+    """(output positions, the window of each as x[:, :, window]) of a window sliding over x's positions."""
+    x = np.pad(x, [(0, 0), (0, 0), *pads])
+    counts = [(n - k) // s + 1 for n, k, s in zip(x.shape[2:], size, stride)]
+    for position in itertools.product(*map(range, counts)):
+        cut = tuple(slice(p * s, p * s + k) for p, s, k in zip(position, stride, size))
+        yield position, x[(slice(None), slice(None), *cut)]
+
+
+def reference_forward(spec, params, X):
+    """Each kind from its definition (DESIGN.md 10.1): a loop over output positions, nothing of the module."""
+    values = {"x": X}
+    for l, lay in enumerate(spec.layers, 1):
+        kind, ins = lay.kind, [values[name] for name in lay.inputs]
+        y = ins[0]
+        if kind.kind in ("conv1d", "conv2d"):
+            W = params[f"W{l}"]
+            u = np.zeros((y.shape[0], *lay.shape))
+            for position, window in _windows_ref(y, kind.size, kind.stride, kind.padding):
+                u[(slice(None), slice(None), *position)] = np.tensordot(window, W, axes=(range(1, W.ndim),) * 2)
+            if kind.bias:
+                u += params[f"b{l}"].reshape(-1, *(1,) * (len(lay.shape) - 1))
+        elif kind.kind in ("avgpool1d", "avgpool2d"):
+            u = np.zeros((y.shape[0], *lay.shape))
+            for position, window in _windows_ref(y, kind.size, kind.stride, kind.padding):
+                u[(slice(None), slice(None), *position)] = window.mean(axis=tuple(range(2, window.ndim)))
+        elif kind.kind == "flatten":
+            u = y.reshape(y.shape[0], -1)
+        elif kind.kind == "add":
+            u = sum(ins[1:], ins[0])
+        else:
+            u = y @ params[f"W{l}"] + (params[f"b{l}"] if kind.bias else 0)
+        if lay.activation.is_softmax:
+            e = np.exp(u - u.max(1, keepdims=True))
+            values[lay.name] = e / e.sum(1, keepdims=True)
+        else:
+            values[lay.name] = ACTIVATIONS[lay.activation.name][1](NumpyOps, u)
+    return values[spec.layers[-1].name]
+
+
+def torch_forward(spec, params, X):
+    """The same network in PyTorch's own layers (conv1d/conv2d, avg_pool, flatten), the module's weights as they are."""
+    F = torch.nn.functional
+    values = {"x": X}
+    for l, lay in enumerate(spec.layers, 1):
+        kind, ins = lay.kind, [values[name] for name in lay.inputs]
+        y = ins[0]
+        if kind.kind in ("conv1d", "conv2d"):
+            conv = F.conv1d if kind.kind == "conv1d" else F.conv2d
+            lefts = [left for left, _ in kind.padding]
+            rights = [right for _, right in kind.padding]
+            if lefts != rights:
+                y = F.pad(y, [v for pair in reversed(kind.padding) for v in pair])
+                lefts = [0] * len(lefts)
+            u = conv(y, params[f"W{l}"], params.get(f"b{l}"), stride=kind.stride, padding=lefts)
+        elif kind.kind in ("avgpool1d", "avgpool2d"):
+            pool = F.avg_pool1d if kind.kind == "avgpool1d" else F.avg_pool2d
+            u = pool(y, kind.size, kind.stride)
+        elif kind.kind == "flatten":
+            u = torch.flatten(y, 1)
+        elif kind.kind == "add":
+            u = sum(ins[1:], ins[0])
+        else:
+            u = y @ params[f"W{l}"] + (params[f"b{l}"] if kind.bias else 0)
+        values[lay.name] = torch.softmax(u, 1) if lay.activation.is_softmax else \
+            ACTIVATIONS[lay.activation.name][1](TorchOps, u)
+    return values[spec.layers[-1].name]
+
+
+def problem(spec, module, seed=0, samples=4):
+    rng = np.random.default_rng(seed)
+    params = {k: np.array(v) for k, v in module.init_params(seed).items()}
+    for value in params.values():
+        value += rng.normal(0, 0.3, size=value.shape)
+    X = rng.standard_normal((samples, *spec.input_shape))
+    n = spec.sizes[-1]
+    T = rng.dirichlet(np.ones(n), size=samples) if spec.loss.name == "cross_entropy" else rng.uniform(0, 1, (samples, n))
+    return params, X, T
+
+
+def check_module_against_references(spec, module, seed=0):
+    report = check_module(module, seed=seed, samples=4, problem=problem(spec, module, seed))
+    assert report.passed(1e-5), report
+    assert {r.name for r in report.params} == set(module.PARAM_KEYS)
+    params, X, T = problem(spec, module, seed)
+    Y = module.forward(params, X)
+    np.testing.assert_allclose(Y, reference_forward(spec, params, X), rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(module.loss(params, X, T), reference_loss(spec, Y, T, NumpyOps), rtol=1e-10)
+    if torch is None:
+        return
+    tp = {k: torch.tensor(v, requires_grad=True) for k, v in params.items()}
+    Yt = torch_forward(spec, tp, torch.tensor(X))
+    np.testing.assert_allclose(Y, Yt.detach().numpy(), rtol=1e-10, atol=1e-12)
+    reference_loss(spec, Yt, torch.tensor(T), TorchOps).backward()
+    got = module.gradients(params, X, T)
+    for key, value in tp.items():
+        np.testing.assert_allclose(got[key], value.grad.numpy(), rtol=1e-7, atol=1e-10, err_msg=key)
+
+
+# ---------------------------------------------------------------- specs
+
+CNN = HEAD.format(inputs="[1, 4, 4]", loss="cross_entropy", reduction="mean") \
+    + layer("conv2d", channels=2, kernel=3, padding=1, activation='"relu"') \
+    + layer("avgpool2d", size=2) + layer("flatten") + layer(units=3, activation='"softmax"')
+SIGNAL = HEAD.format(inputs="[2, 7]", loss="mse", reduction="mean") \
+    + layer("conv1d", name='"c1"', channels=3, kernel=3, stride=2, padding=1, activation='"tanh"') \
+    + layer("conv1d", name='"c2"', channels=3, kernel=2, padding='"same"') \
+    + layer("add", input='["c1", "c2"]') + layer("avgpool1d", size=2) + layer("flatten") \
+    + layer(units=2, activation='"identity"')
+STRIDED = HEAD.format(inputs="[2, 5, 5]", loss="mse", reduction="sum") \
+    + layer("conv2d", channels=2, kernel=[3, 1], stride=2, activation='"sigmoid"', bias="false") \
+    + layer("flatten") + layer(units=2, activation='"identity"')
+SPECS = {"cnn": CNN, "signal": SIGNAL, "strided": STRIDED}
+
+
+@pytest.mark.parametrize("name", sorted(SPECS))
+def test_hand_written_specs_are_proven_and_generated_right(name):
+    spec = parse_spec(SPECS[name], "test.toml")
+    proof = prove_graph(backward(Graph(spec)))
+    assert proof.ok, proof.summary()
+    _, source, module = build(SPECS[name])
+    assert "for " not in source.split("def _forward")[1].split("def forward")[0]  # no loop in the forward pass
+    check_module_against_references(spec, module)
+
+
+def test_input_gradient_is_the_full_correlation_with_the_flipped_kernel():
+    """∂J/∂x_{n,k,p,q} = Σ_r Σ_a Σ_b w_{r,k,a,b} ∂J/∂u_{n,r,p-a+1+pad,q-b+1+pad}, zero where that falls outside."""
+    formula = backward(Graph(parse_spec(CNN, "test.toml"))).formula("x")
+    (weight,) = {e for e in formula.atoms(sp.Indexed) if e.base == sp.IndexedBase("W1")}
+    (read,) = {e for e in formula.atoms(sp.Indexed) if e.base == gradient_base("u1")}
+    r, k, a, b = weight.indices
+    assert k == ix.k and read.indices == (ix.n, r, ix.p - a + 2, ix.q - b + 2)
+    assert {limit[0] for s in formula.atoms(sp.Sum) for limit in s.limits} == {r, a, b}
+    assert formula.has(sp.Piecewise)  # the guard: ∂J/∂u zero-padded
+
+
+def test_strided_map_reads_the_dilated_gradient():
+    """Stride 2: the input position h = 2(p-1) + a - pad is solved for p = (h - a + pad)/2 + 1, where 2 divides."""
+    derivation = backward(Graph(parse_spec(STRIDED, "test.toml")))
+    assert any(s.rule == "strided" for c in derivation.gradients["x"].contributions for s in c.steps)
+    formula = derivation.formula("x")
+    halves = [i for e in formula.atoms(sp.Indexed) if e.base == gradient_base("u1") for i in e.indices
+              if sp.fraction(sp.together(i))[1] == 2]
+    assert halves and formula.has(sp.Mod)
+
+
+def test_a_wrong_backward_is_caught():
+    """The kernel not flipped (w_{r,k,A+1-a,...} for w_{r,k,a,...}): the proof fails."""
+    graph = Graph(parse_spec(CNN, "test.toml"))
+    derivation = backward(graph)
+    gradient = derivation.gradients["x"]
+    (contribution,) = gradient.contributions
+    W = sp.IndexedBase("W1")
+    wrong = contribution.result.replace(
+        lambda e: isinstance(e, sp.Indexed) and e.base == W,
+        lambda e: W[e.indices[0], e.indices[1], 4 - e.indices[2], e.indices[3]])
+    derivation.gradients["x"] = replace(gradient, contributions=[replace(contribution, result=wrong)])
+    assert not prove_graph(derivation).ok
+
+
+def test_weights_in_pytorch_layout():
+    _, _, module = build(CNN)
+    params = module.init_params(0)
+    assert params["W1"].shape == (2, 1, 3, 3) and params["b1"].shape == (2,) and params["W4"].shape == (8, 3)
+    X = np.random.default_rng(0).standard_normal((3, 1, 4, 4))
+    np.testing.assert_allclose(module.forward(params, X.reshape(3, 16)), module.forward(params, X))  # rows reshaped
+    with pytest.raises(ValueError, match=r"expected shape \(N, 1, 4, 4\)"):
+        module.forward(params, X[:, :, :3])
+
+
+BAD = {
+    "dense after a conv": (layer("conv2d", channels=2, kernel=3) + layer(units=2, activation='"identity"'),
+                           "layer[2].input", "add a flatten layer"),
+    "kernel too large": (layer("conv2d", channels=2, kernel=5) + layer("flatten") + layer(units=2, activation='"identity"'),
+                         "layer[1].kernel", "larger than its input 4"),
+    "stride does not fit": (layer("conv2d", channels=2, kernel=2, stride=3) + layer("flatten")
+                            + layer(units=2, activation='"identity"'), "layer[1].stride", "does not fit"),
+    "same with a stride": (layer("conv2d", channels=2, kernel=3, stride=2, padding='"same"') + layer("flatten")
+                           + layer(units=2, activation='"identity"'), "layer[1].padding", "stride 1"),
+    "conv on features": (layer("flatten") + layer("conv1d", channels=2, kernel=2) + layer(units=2, activation='"identity"'),
+                         "layer[2].input", "needs a signal"),
+    "image output": (layer("conv2d", channels=2, kernel=3), "layer[1]", "add a flatten"),
+    "kernel list": (layer("conv2d", channels=2, kernel="[3]") + layer("flatten") + layer(units=2, activation='"identity"'),
+                    "layer[1].kernel", "a list of 2"),
+    "inputs": ("", "inputs", "[channels, length]"),
+    "add of two shapes": (layer("conv2d", name='"a"', channels=2, kernel=3, input='"x"')
+                          + layer("conv2d", name='"b"', channels=2, kernel=1, input='"x"')
+                          + layer("add", input='["a", "b"]') + layer("flatten") + layer(units=2, activation='"identity"'),
+                          "layer[3].input", "one shape"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(BAD))
+def test_bad_image_specs_name_the_field(name):
+    body, field, message = BAD[name]
+    inputs = "[1, 2, 3, 4, 5]" if name == "inputs" else "[1, 4, 4]"
+    text = HEAD.format(inputs=inputs, loss="mse", reduction="mean") + (body or layer(units=2, activation='"identity"'))
+    with pytest.raises(SpecError) as caught:
+        parse_spec(text, "net.toml")
+    assert str(caught.value).startswith(f"net.toml: {field}: ") and message in str(caught.value), str(caught.value)
+
+
+# ---------------------------------------------------------------- random image and signal networks
+
+
+@st.composite
+def image_nets(draw):
+    rank = draw(st.sampled_from([1, 2]))
+    channels = draw(st.integers(1, 3))
+    side = draw(st.integers(3, 6))
+    shape = [channels, *([side] * rank)]
+    kind = "conv1d" if rank == 1 else "conv2d"
+    pool = "avgpool1d" if rank == 1 else "avgpool2d"
+    text = HEAD.format(inputs=str(shape), loss=draw(st.sampled_from(["mse", "cross_entropy"])), reduction="mean")
+    loss_softmax = "cross_entropy" in text
+    previous, length = "x", side
+    for l in range(1, draw(st.integers(1, 3)) + 1):
+        name = f"l{l}"
+        choice = draw(st.sampled_from(["conv", "conv", "pool", "skip"] if length >= 2 else ["conv"]))
+        if choice == "pool":
+            size = 2
+            stride = draw(st.sampled_from([1, 2] if length % 2 == 0 else [1]))
+            text += layer(pool, name=f'"{name}"', size=size, stride=stride)
+            length = (length - size) // stride + 1
+        elif choice == "skip":
+            text += layer(kind, name=f'"{name}"', channels=channels, kernel=draw(st.integers(1, 3)),
+                          padding='"same"', activation=ACTIVATIONS[draw(st.sampled_from(["tanh", "relu"]))][0])
+            text += layer("add", name=f'"{name}s"', input=f'["{previous}", "{name}"]')
+            name = f"{name}s"
+        else:
+            stride = draw(st.integers(1, 2))
+            pad = draw(st.integers(0, 1))
+            kernels = [k for k in (1, 2, 3) if k <= length + 2 * pad and (length + 2 * pad - k) % stride == 0]
+            k = draw(st.sampled_from(kernels))
+            channels = draw(st.integers(1, 3))
+            text += layer(kind, name=f'"{name}"', channels=channels, kernel=k, stride=stride, padding=pad,
+                          activation=ACTIVATIONS[draw(st.sampled_from(sorted(ACTIVATIONS)))][0],
+                          bias=draw(st.sampled_from(["true", "false"])))
+            length = (length + 2 * pad - k) // stride + 1
+        previous = name
+    text += layer("flatten") + layer(units=draw(st.integers(2, 3)), activation='"softmax"' if loss_softmax
+                                     else '"identity"')
+    return text
+
+
+@EXPENSIVE
+@given(image_nets(), st.integers(0, 3))
+def test_random_image_nets(text, seed):
+    try:
+        spec = parse_spec(text, "test.toml")
+    except SpecError:
+        assume(False)
+    proof = prove_graph(backward(Graph(spec)), seed=seed)
+    assert proof.ok, proof.summary()
+    _, _, module = build(text)
+    check_module_against_references(spec, module, seed)
