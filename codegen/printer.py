@@ -112,8 +112,16 @@ def _dilate(a, steps):
     return out
 
 
+def _first_max(a, axes):
+    """1 where each window (the `axes` of a, moved last) has its first maximum in row-major order, 0 elsewhere."""
+    a = np.moveaxis(a, axes, tuple(range(-len(axes), 0)))
+    flat = a.reshape(*a.shape[: a.ndim - len(axes)], -1)
+    hit = np.arange(flat.shape[-1]) == flat.argmax(axis=-1)[..., None]
+    return hit.reshape(a.shape).astype(a.dtype)
+
+
 HELPERS: dict[str, Callable] = {f.__name__: f for f in (_sigmoid, _erf, _erfc, _erf_near, _erfc_far, _windows,
-                                                        _dilate)}
+                                                        _dilate, _first_max)}
 _NEEDS = {"_erf": ("_erf_near", "_erfc_far"), "_erfc": ("_erf_near", "_erfc_far")}
 
 

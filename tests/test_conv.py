@@ -17,7 +17,7 @@ from test_graph_codegen import ACTIVATIONS, EXPENSIVE, HEAD, NumpyOps, TorchOps,
 
 from codegen.gradcheck import check_module
 from derive.calculus.backward import backward, gradient_base
-from derive.calculus.graph_proof import prove_graph
+from derive.calculus.graph_proof import Instance, prove_graph
 from derive.errors import SpecError
 from derive.network import indices as ix
 from derive.network.graph import Graph
@@ -53,10 +53,11 @@ def reference_forward(spec, params, X):
                 u[(slice(None), slice(None), *position)] = np.tensordot(window, W, axes=(range(1, W.ndim),) * 2)
             if kind.bias:
                 u += params[f"b{l}"].reshape(-1, *(1,) * (len(lay.shape) - 1))
-        elif kind.kind in ("avgpool1d", "avgpool2d"):
+        elif "pool" in kind.kind:
             u = np.zeros((y.shape[0], *lay.shape))
             for position, window in _windows_ref(y, kind.size, kind.stride, kind.padding):
-                u[(slice(None), slice(None), *position)] = window.mean(axis=tuple(range(2, window.ndim)))
+                axes = tuple(range(2, window.ndim))
+                u[(slice(None), slice(None), *position)] = window.mean(axes) if "avg" in kind.kind else window.max(axes)
         elif kind.kind == "flatten":
             u = y.reshape(y.shape[0], -1)
         elif kind.kind == "add":
@@ -86,8 +87,9 @@ def torch_forward(spec, params, X):
                 y = F.pad(y, [v for pair in reversed(kind.padding) for v in pair])
                 lefts = [0] * len(lefts)
             u = conv(y, params[f"W{l}"], params.get(f"b{l}"), stride=kind.stride, padding=lefts)
-        elif kind.kind in ("avgpool1d", "avgpool2d"):
-            pool = F.avg_pool1d if kind.kind == "avgpool1d" else F.avg_pool2d
+        elif "pool" in kind.kind:
+            pool = {"avgpool1d": F.avg_pool1d, "avgpool2d": F.avg_pool2d, "maxpool1d": F.max_pool1d,
+                    "maxpool2d": F.max_pool2d}[kind.kind]
             u = pool(y, kind.size, kind.stride)
         elif kind.kind == "flatten":
             u = torch.flatten(y, 1)
@@ -143,7 +145,11 @@ SIGNAL = HEAD.format(inputs="[2, 7]", loss="mse", reduction="mean") \
 STRIDED = HEAD.format(inputs="[2, 5, 5]", loss="mse", reduction="sum") \
     + layer("conv2d", channels=2, kernel=[3, 1], stride=2, activation='"sigmoid"', bias="false") \
     + layer("flatten") + layer(units=2, activation='"identity"')
-SPECS = {"cnn": CNN, "signal": SIGNAL, "strided": STRIDED}
+MAXPOOL = HEAD.format(inputs="[2, 4, 4]", loss="cross_entropy", reduction="mean") \
+    + layer("conv2d", channels=2, kernel=3, padding=1, activation='"tanh"') \
+    + layer("maxpool2d", size=2) + layer("conv2d", channels=2, kernel=1, activation='"relu"') \
+    + layer("maxpool2d", size=2, stride=1) + layer("flatten") + layer(units=2, activation='"softmax"')
+SPECS = {"cnn": CNN, "signal": SIGNAL, "strided": STRIDED, "maxpool": MAXPOOL}
 
 
 @pytest.mark.parametrize("name", sorted(SPECS))
@@ -189,6 +195,27 @@ def test_a_wrong_backward_is_caught():
         lambda e: W[e.indices[0], e.indices[1], 4 - e.indices[2], e.indices[3]])
     derivation.gradients["x"] = replace(gradient, contributions=[replace(contribution, result=wrong)])
     assert not prove_graph(derivation).ok
+
+
+def test_max_pooling_routes_the_gradient_to_the_first_arg_max():
+    """A tie inside a window: the whole gradient goes to the first of the tied elements (row-major), as PyTorch."""
+    text = HEAD.format(inputs="[1, 2, 2]", loss="sse", reduction="sum") + layer("maxpool2d", size=2) \
+        + layer("flatten") + layer(units=1, activation='"identity"', bias="false")
+    graph = Graph(parse_spec(text, "t.toml"))
+    derivation = backward(graph)
+    assert "m1" not in derivation.gradients  # the selection gets no gradient
+    X = [[0.5, 2.0], [2.0, -1.0]]
+    x, W, t = (sp.IndexedBase(name) for name in ("x", "W3", "t"))
+    point = {x[1, 1, i + 1, j + 1]: sp.Float(X[i][j]) for i in range(2) for j in range(2)}
+    point.update({W[1, 1]: sp.Float(1), t[1, 1]: sp.Float(0)})
+    sizes = {**{s: v for s, v in graph.sizes.items() if s != ix.BATCH}, ix.BATCH: 1}
+    got = Instance(graph, sizes, point).gradients(derivation)
+    dx = [[float(got[gradient_base("x")[1, 1, i + 1, j + 1]]) for j in range(2)] for i in range(2)]
+    assert dx == [[0, 4.0], [0, 0]]  # ∂J/∂y = 2 (y - 0) = 4, to the first 2.0 only
+    if torch is not None:
+        xt = torch.tensor([[X]], dtype=torch.float64, requires_grad=True)
+        (torch.nn.functional.max_pool2d(xt, 2).sum() ** 2).backward()
+        assert xt.grad.numpy()[0, 0].tolist() == dx
 
 
 def test_weights_in_pytorch_layout():
@@ -243,7 +270,7 @@ def image_nets(draw):
     side = draw(st.integers(3, 6))
     shape = [channels, *([side] * rank)]
     kind = "conv1d" if rank == 1 else "conv2d"
-    pool = "avgpool1d" if rank == 1 else "avgpool2d"
+    pool = draw(st.sampled_from(["avgpool", "maxpool"])) + f"{rank}d"
     text = HEAD.format(inputs=str(shape), loss=draw(st.sampled_from(["mse", "cross_entropy"])), reduction="mean")
     loss_softmax = "cross_entropy" in text
     previous, length = "x", side

@@ -17,8 +17,9 @@ import math
 import sympy as sp
 
 from codegen.forms import CodegenError
+from derive.network.kinds.pool import FirstMax
 
-from .ir import Array, Reshape, Window
+from .ir import Array, FirstMaxOp, Reshape, Window
 
 
 def _plain(index: sp.Expr) -> bool:
@@ -53,6 +54,8 @@ class Gather:
             return self.rewrite(body, ranges)
         if isinstance(expr, sp.Indexed):
             return expr if all(map(_plain, expr.indices)) else self._read(expr, ranges)
+        if isinstance(expr, FirstMax):
+            return self._first_max(expr, ranges)
         if not expr.args or not expr.has(sp.Indexed):
             return expr
         return expr.func(*(self.rewrite(a, ranges) for a in expr.args))
@@ -146,31 +149,51 @@ class Gather:
             return split if all(map(_plain, split.indices)) else self._read(split, ranges)
         array = self.lw.array(element.base)
         dilate, pads, window, slices, letters, windowed = [], [], [], [], [], []
+        sizes: dict[sp.Symbol, sp.Expr] = {}
         for axis, (index, size) in enumerate(zip(element.indices, array.shape)):
             if _plain(index):
                 dilate.append(1), pads.append((0, 0)), slices.append((None, None, None)), letters.append(index)
+                sizes[index] = size
                 continue
             step, pad, cut, position, offset = self._axis(element, index, int(size), ranges)
             dilate.append(step), pads.append(pad), slices.append(cut), letters.append(position)
+            sizes[position] = ranges[position]
             if offset is not None:
                 letter, length, reverse = offset
                 window.append((length, axis))
                 windowed.append(((None, None, -1) if reverse else (None, None, None), letter))
-        if len(set(letters + [w for _, w in windowed])) != len(letters) + len(windowed):
-            raise CodegenError(f"no view for the read {element}: a letter in two of its indices")
+                sizes[letter] = length
+        # a letter both a window's offset and an index of its own (max pooling's selection read back at the
+        # arg max): the view's diagonal over the two axes
+        current, diagonals = [*letters, *(w for _, w in windowed)], []
+        for letter in list(dict.fromkeys(current)):
+            while current.count(letter) > 1:
+                i = current.index(letter)
+                j = current.index(letter, i + 1)
+                diagonals.append((i, j))
+                current = [c for at, c in enumerate(current) if at not in (i, j)] + [letter]
+        if len(set(current)) != len(current):  # pragma: no cover - every repeat is taken out above
+            raise CodegenError(f"no view for the read {element}")
         key = ("window", array.name, tuple(dilate), tuple(pads), tuple(window), tuple(slices),
-               tuple(c for c, _ in windowed))
-        shape = self._window_shape(array, element, letters, windowed, ranges)
+               tuple(c for c, _ in windowed), tuple(diagonals))
+        shape = tuple(sizes[letter] for letter in current)
         out = self._memo(key, shape, lambda out: Window(out, array, tuple(dilate), tuple(pads), tuple(window),
-                                                        (*slices, *(c for c, _ in windowed))))
-        return out[(*letters, *(w for _, w in windowed))]
+                                                        (*slices, *(c for c, _ in windowed)), tuple(diagonals)))
+        return out[tuple(current)]
 
-    @staticmethod
-    def _window_shape(array, element, letters, windowed, ranges):
-        shape = []
-        for index, size, letter in zip(element.indices, array.shape, letters):
-            shape.append(size if _plain(index) else ranges[letter])
-        return (*shape, *(ranges[w] for _, w in windowed))
+    def _first_max(self, expr, ranges: dict) -> sp.Indexed:
+        """FirstMax(e, (a', b'), (A, B), (a, b)): the window view of e, its first maximum as a one-hot over (a, b)
+        (the window's axes last)."""
+        element, letters, sizes, chosen = expr.args
+        view = self.rewrite(element, {**ranges, **{s: int(size) for s, size in zip(letters, sizes)}})
+        if not isinstance(view, sp.Indexed) or not set(letters) <= set(view.indices):
+            raise CodegenError(f"no view for the selection {expr}")
+        array = self.lw.array(view.base)
+        axes = tuple(view.indices.index(s) for s in letters)
+        kept = [at for at, s in enumerate(view.indices) if s not in letters]
+        shape = (*(array.shape[at] for at in kept), *(array.shape[at] for at in axes))
+        out = self._memo(("first max", array.name, axes), shape, lambda out: FirstMaxOp(out, array, axes))
+        return out[(*(view.indices[at] for at in kept), *chosen)]
 
     @staticmethod
     def _axis(element, index: sp.Expr, size: int, ranges: dict):

@@ -12,6 +12,7 @@ the formula's k). The operations are few:
 - `Window`: out = a view of an array read at affine indices (s(p-1) + a - pad: a convolution's input, the
   flipped kernel's correlation), zero outside it (the range guard is the padding), dilated for a stride;
 - `Reshape`: out = an array with axes merged or split (a flatten and its gradient);
+- `FirstMaxOp`: out = the one-hot of each window's first maximum (max pooling's selection);
 - `Load`: out = text (a parameter of `params`, a running statistic of `state`);
 - `Comment`: a line naming the node and the rule the next ops implement.
 
@@ -109,6 +110,18 @@ class Window(Op):
     pads: tuple[tuple[int, int], ...]
     window: tuple[tuple[int, int], ...]
     slices: tuple[tuple[int | None, int | None, int | None], ...]
+    diagonals: tuple[tuple[int, int], ...] = ()  # then each (i, j): the diagonal of axes i and j, put last
+
+    def reads(self):
+        return (self.source,)
+
+
+@dataclass
+class FirstMaxOp(Op):
+    """out = 1 at the first maximum over the `axes` of source (row-major on ties), 0 elsewhere; those axes last."""
+
+    source: Array
+    axes: tuple[int, ...]
 
     def reads(self):
         return (self.source,)

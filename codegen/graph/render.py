@@ -15,7 +15,21 @@ import sympy as sp
 from codegen.forms import CodegenError
 from codegen.printer import ArrayPrinter, Mask, UnprintableError, numeric_constants
 
-from .ir import Alias, Array, Comment, Contract, Elementwise, Load, Op, Reduce, Ref, Reshape, Softmax, Window
+from .ir import (
+    Alias,
+    Array,
+    Comment,
+    Contract,
+    Elementwise,
+    FirstMaxOp,
+    Load,
+    Op,
+    Reduce,
+    Ref,
+    Reshape,
+    Softmax,
+    Window,
+)
 from .lower import BATCH
 
 
@@ -149,6 +163,8 @@ class NumpyRenderer:
             code = f"{name} = {op.text}"
         elif isinstance(op, Window):
             code = f"{name} = {self.window_text(op)}"
+        elif isinstance(op, FirstMaxOp):
+            code = f"{name} = _first_max({op.source.name}, {op.axes})"
         elif isinstance(op, Reshape):
             shape = ", ".join("-1" if size == BATCH else str(size) for size in op.out.shape)  # N: the batch's
             code = f"{name} = {op.source.name}.reshape({shape})"
@@ -177,7 +193,10 @@ class NumpyRenderer:
         parts = [part(*s) for s in op.slices]
         while parts and parts[-1] == ":":
             parts.pop()
-        return f"{text}[{', '.join(parts)}]" if parts else text
+        text = f"{text}[{', '.join(parts)}]" if parts else text
+        for i, j in op.diagonals:
+            text = f"np.diagonal({text}, 0, {i}, {j})"
+        return text
 
     def _into(self, op: Op) -> str:
         """The op writing an existing array: `out=` where NumPy takes it, else an assignment to all of it."""

@@ -96,13 +96,13 @@ def backward(graph: Graph) -> GraphDerivation:
     gradients: dict[str, Gradient] = {}
     gradients[out.pre.name] = Gradient(out.pre)  # its value is the head's δ
     for node in reversed(graph.nodes):
-        if node is out.output:
+        if node is out.output or node.constant:
             continue
         if node.name not in gradients:
             gradients[node.name] = Gradient(node)
         for name in node.reads():
             target = graph.tensors[name]
-            if target.role == "target":
+            if target.role == "target" or target.constant:
                 continue
             gradients.setdefault(name, Gradient(target)).contributions.append(vjp(graph, node, target))
     ordered = {name: gradients[name] for name in reversed(list(graph.tensors)) if name in gradients}

@@ -118,6 +118,9 @@ def _instantiate(expr: sp.Expr, mapping: dict) -> sp.Expr:
         return sp.Add(*terms, evaluate=False) if len(terms) > 1 else terms[0]
     if not expr.args:
         return expr
+    if hasattr(expr, "written"):  # a selection (max pooling's): its comparisons written out
+        return expr.func(*expr.args[:2], *(_instantiate(a, mapping) for a in expr.args[2:])).written(
+            lambda e, at: _instantiate(e, {**mapping, **at}))
     if isinstance(expr, sp.Piecewise) and not any(c.has(sp.Indexed) for _, c in expr.args):
         for value, condition in expr.args:  # a range guard: decided here, its element outside never written
             decided = condition.xreplace({s: sp.sympify(mapping[s]) for s in condition.free_symbols if s in mapping})

@@ -102,6 +102,8 @@ def r_operator(derivation: GraphDerivation, in_u: frozenset[int] = frozenset()) 
     moving: dict[sp.IndexedBase, sp.IndexedBase] = {p.base: direction_base(p.name) for p in graph.params}
     forward = []
     for node in graph.nodes:
+        if node.constant:  # a selection: R{m} = 0, so it stays out of `moving`
+            continue
         formula = _activation(graph, node, moving, in_u)
         if formula is None:
             formula = r_of(node.expr, moving)

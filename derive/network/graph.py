@@ -31,6 +31,7 @@ class Tensor:
     expr: sp.Expr | None = None  # a node's definition
     what: str = ""  # "weighted sum", "mean", "output", ... (the document words it)
     param: Param | None = None
+    constant: bool = False  # a selection (max pooling's arg max): piecewise constant, no gradient flows through it
 
     @property
     def base(self) -> sp.IndexedBase:
@@ -82,13 +83,15 @@ class LayerBuilder:
     n, m, k, j, i, r, batch = ix.n, ix.m, ix.k, ix.j, ix.i, ix.r, ix.BATCH
 
     def __init__(self, graph: Graph, layer: LayerGraph, width_in: sp.Symbol, width: sp.Symbol,
-                 in_dims: tuple[sp.Expr, ...] = (), window: dict[str, sp.Symbol] | None = None):
+                 in_dims: tuple[sp.Expr, ...] = (), window: dict[str, sp.Symbol] | None = None,
+                 out_dims: tuple[sp.Expr, ...] = ()):
         self.graph = graph
         self.layer = layer
         self.width_in = width_in  # features (channels) of its first input
         self.width = width  # its own features (channels)
         self.in_dims = in_dims or (width_in,)  # its first input's sizes per sample
         self.window = window or {}  # window size symbols by name (A_3, B_3)
+        self.out_dims = out_dims or (width,)  # its output's sizes per sample
         self.inputs = [graph.tensors[name].base for name in layer.inputs]
 
     def param(self, name: str) -> sp.IndexedBase:
@@ -113,10 +116,10 @@ class LayerBuilder:
         return tuple(sizes[a] for a in idx)
 
     def node(self, name: str, idx: tuple[sp.Symbol, ...], expr: sp.Expr, what: str,
-             dims: tuple[sp.Expr, ...] | None = None) -> sp.IndexedBase:
+             dims: tuple[sp.Expr, ...] | None = None, constant: bool = False) -> sp.IndexedBase:
         """A node of this layer; `dims`: its sizes after the sample's, when not those of its letters."""
         shape = self.shape_of(idx) if dims is None else (ix.BATCH, *dims)
-        tensor = Tensor(f"{name}{self.layer.l}", "node", idx, shape, self.layer.l, expr, what)
+        tensor = Tensor(f"{name}{self.layer.l}", "node", idx, shape, self.layer.l, expr, what, constant=constant)
         self.graph.add(tensor)
         self.layer.nodes.append(tensor)
         return tensor.base
@@ -199,7 +202,7 @@ class Graph:
         dims = tuple(self.size_symbol(lg.l, value, len(lg.shape), axis) if dim is None else dim
                      for axis, (dim, value) in enumerate(zip(lg.kind.dims(probe), lg.shape)))
         window = {name: self.window_symbol(lg.l, name, value) for name, value in lg.kind.windows().items()}
-        b = LayerBuilder(self, lg, in_dims[0], dims[0], in_dims, window)
+        b = LayerBuilder(self, lg, in_dims[0], dims[0], in_dims, window, dims)
         sizes = {"in": in_dims[0], "out": dims[0], **window}
         for p in lg.kind.params():
             pools = {"in": [ix.j, ix.i], "out": [ix.k, ix.r], "A": [ix.a], "B": [ix.b]}
