@@ -17,9 +17,10 @@ import math
 import sympy as sp
 
 from codegen.forms import CodegenError
+from derive.calculus.deltas import eliminate
 from derive.network.kinds.pool import FirstMax
 
-from .ir import Array, FirstMaxOp, Reshape, Window
+from .ir import Array, FirstMaxOp, Reduce, Ref, Reshape, Window
 
 
 def _plain(index: sp.Expr) -> bool:
@@ -46,6 +47,9 @@ class Gather:
             flat = self._flatten(expr, inner)
             if flat is not None:
                 return flat
+            largest = self._maximum(expr, inner)
+            if largest is not None:
+                return largest
             return sp.Sum(self.rewrite(expr.function, inner), *expr.limits)
         if isinstance(expr, sp.Piecewise) and self._is_guard(expr):
             (body, condition), _ = expr.args
@@ -59,6 +63,66 @@ class Gather:
         if not expr.args or not expr.has(sp.Indexed):
             return expr
         return expr.func(*(self.rewrite(a, ranges) for a in expr.args))
+
+    # ------------------------------------------------------------ tiles
+
+    def tile(self, expr: sp.Expr, target: Array, ranges: dict) -> tuple[sp.Expr, Array] | None:
+        """A gradient read back through windows that tile their input (stride s = window size, no padding):
+        du[(h - a)/s + 1] summed over the window's a where s divides h - a. With h = s(h' - 1) + h'' the
+        divisibility is a = h'', a Kronecker delta, eliminated: the formula in (h', h'') reads plain letters, and
+        the target is its reshape. Returns (that formula, the array it fills), or None where nothing tiles."""
+        axes, shape = list(target.axes), list(target.shape)
+        summed = {s: hi for e in expr.atoms(sp.Sum) for s, _, hi in e.limits}
+        mapping, box = {}, {}
+        for h in target.axes:
+            size = ranges.get(h)
+            steps = {sp.fraction(i.coeff(h))[1] for e in expr.atoms(sp.Indexed) for i in e.indices
+                     if i.coeff(h).is_Rational and not i.coeff(h).is_Integer}
+            if size is None or len(steps) != 1:
+                continue
+            (step,) = steps
+            windows = {s for e in expr.atoms(sp.Indexed) for i in e.indices for s in i.free_symbols
+                       if s in summed and i.coeff(s) == -i.coeff(h) and summed[s] == step}
+            if int(step) < 2 or size % int(step) or len(windows) != 1:
+                continue
+            outer, inner = sp.Symbol(f"{h.name}_o", integer=True, positive=True), \
+                sp.Symbol(f"{h.name}_i", integer=True, positive=True)
+            mapping[h] = step * (outer - 1) + inner
+            at = axes.index(h)
+            axes[at:at + 1] = [outer, inner]
+            shape[at:at + 1] = [sp.Integer(size // int(step)), step]
+            box.update({outer: (sp.Integer(1), sp.Integer(size // int(step))), inner: (sp.Integer(1), step)})
+        if not mapping:
+            return None
+        inners = {s for s in box if s.name.endswith("_i")}
+
+        def as_delta(e: sp.Piecewise) -> sp.Expr:  # [s | h'' - a] with h'', a in 1..s: [a = h'']
+            (value, condition), rest = e.args
+            kept, deltas_found = [], []
+            for part in condition.args if isinstance(condition, sp.And) else (condition,):
+                if isinstance(part, sp.Eq) and isinstance(part.lhs, sp.Mod) and part.rhs == 0:
+                    rest_of = part.lhs.args[0]
+                    pair = [s for s in rest_of.free_symbols if s in inners or s in summed]
+                    if len(pair) == 2 and sp.expand(rest_of - sum(rest_of.coeff(s) * s for s in pair)) % \
+                            part.lhs.args[1] == 0 and sorted(abs(rest_of.coeff(s)) for s in pair) == [1, 1]:
+                        deltas_found.append(sp.KroneckerDelta(*pair))
+                        continue
+                kept.append(part)
+            value = value * sp.Mul(*deltas_found)
+            return sp.Piecewise((value, sp.And(*kept)), rest) if kept else value
+
+        split = expr.xreplace(mapping)
+        split = split.replace(lambda e: isinstance(e, sp.Piecewise) and Gather._is_guard(e), as_delta)
+        free = {a: (sp.Integer(1), sp.Integer(n)) for a, n in zip(target.axes, target.shape) if a not in mapping
+                and sp.sympify(n).is_Integer}
+        result, _ = eliminate(split, {**free, **box})
+        if result.has(sp.KroneckerDelta) or any(not all(map(_plain, e.indices)) and e.has(*box)
+                                                 for e in result.atoms(sp.Indexed)):
+            return None
+        name = self.lw.fresh("t")
+        out = Array(name, tuple(axes), tuple(shape))
+        self.lw.temps[name] = out
+        return result, out
 
     # ------------------------------------------------------------ guards
 
@@ -94,6 +158,26 @@ class Gather:
                     if ratio is not None and ratio.is_number and ratio.is_positive:
                         return True
         return False
+
+    def _maximum(self, expr: sp.Sum, ranges: dict) -> sp.Expr | None:
+        """Σ_{a,b} x[window at a, b] FirstMax(x[window at a', b'], ..., (a, b)) = the window's maximum."""
+        factors = sp.Mul.make_args(expr.function)
+        chosen = [f for f in factors if isinstance(f, FirstMax)]
+        reads = [f for f in factors if isinstance(f, sp.Indexed)]
+        if len(factors) != 2 or len(chosen) != 1 or len(reads) != 1:
+            return None
+        (select,), (read,) = chosen, reads
+        element, letters, _, offsets = select.args
+        if element.xreplace(dict(zip(letters, offsets))) != read or {s for s, _, _ in expr.limits} != set(offsets):
+            return None
+        view = self.rewrite(read, ranges)
+        array = self.lw.array(view.base)
+        kept = [i for i in view.indices if i not in offsets]
+        refs = Ref(array, tuple(sp.Symbol(f"_f{kept.index(i)}") if i in kept else i for i in view.indices))
+        shape = tuple(size for i, size in zip(view.indices, array.shape) if i not in offsets)
+        out = self._memo(("maximum", array.name, tuple(offsets), tuple(view.indices)), shape,
+                         lambda out: Reduce(out, refs, maximum=True))
+        return out[tuple(kept)]
 
     # ------------------------------------------------------------ reshapes
 

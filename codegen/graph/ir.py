@@ -6,7 +6,7 @@ the formula's k). The operations are few:
 
 - `Elementwise`: out[axes] = expr, a SymPy expression over `Ref` symbols, aligned by broadcasting;
 - `Contract`: out[axes] = Σ over the letters not in axes of a product of refs (matmul, einsum);
-- `Reduce`: out[axes] = Σ (or the mean) of one ref over its other letters (`.sum(axis=...)`);
+- `Reduce`: out[axes] = Σ (or the mean, or the maximum) of one ref over its other letters (`.sum(axis=...)`);
 - `Alias`: out = a ref with the same letters (no copy: identity activations, single-path gradients);
 - `Softmax`: out, LSE = the row softmax of a ref, with log-sum-exp (the fused loss reads it);
 - `Window`: out = a view of an array read at affine indices (s(p-1) + a - pad: a convolution's input, the
@@ -77,6 +77,7 @@ class Contract(Op):
 class Reduce(Op):
     operand: Ref
     mean: bool = False
+    maximum: bool = False  # Σ_a x_a [a is the arg max] = max_a x_a (max pooling's forward pass)
 
     def reads(self):
         return (self.operand.array,)

@@ -25,7 +25,7 @@ from codegen.forms import CodegenError
 from codegen.printer import stabilize
 
 from .gather import Gather
-from .ir import Alias, Array, Comment, Contract, Elementwise, Op, Reduce, Ref
+from .ir import Alias, Array, Comment, Contract, Elementwise, Op, Reduce, Ref, Reshape
 
 BATCH = sp.Symbol("N", integer=True, positive=True)
 
@@ -189,6 +189,12 @@ class Lowerer:
         if comment:
             self.ops.append(Comment(comment))
         ranges = {a: int(size) for a, size in zip(target.axes, target.shape) if sp.sympify(size).is_Integer}
+        tiled = Gather(self).tile(expr, target, ranges)
+        if tiled is not None:  # computed over the tiles' (outer, inner) letters, then reshaped
+            formula, tiles = tiled
+            self.assign(tiles, formula)
+            self.ops.append(Reshape(target, tiles))
+            return
         expr = Gather(self).rewrite(expr, ranges)
         expr = self._mean(expr)
         lowered = self.lower(expr)

@@ -197,10 +197,23 @@ class GraphPlanner:
                 if node is lg.output:
                     self._activation(lower, lg, out, comment)
                 else:
-                    lower.assign(out, self._numbers(node.expr), comment)
+                    lower.assign(out, self._numbers(self._selections(node.expr)), comment)
                 blocks[-1].ops.extend(lower.ops[start:])
                 del lower.ops[start:]
         return [b for b in blocks if b.ops or b.condition]
+
+    def _selections(self, expr: sp.Expr) -> sp.Expr:
+        """A selection node's elements (max pooling's arg max) as their definitions, so that the lowering sees
+        Σ x·[arg max] and takes the maximum; the backward pass reads the stored selection."""
+        constant = {t.name: t for t in self.graph.nodes if t.constant}
+        if not constant:
+            return expr
+
+        def define(e: sp.Indexed) -> sp.Expr:
+            node = constant[e.base.label.name]
+            return node.expr.xreplace(dict(zip(node.indices, e.indices)))
+
+        return expr.replace(lambda e: isinstance(e, sp.Indexed) and e.base.label.name in constant, define)
 
     def _activation_text(self, lg: LayerGraph) -> str:
         act = lg.activation

@@ -94,11 +94,31 @@ class NumpyRenderer:
             sides = self._matmul(refs[0], refs[1], out)
             if sides is not None:
                 return f"np.matmul({sides[0]}, {sides[1]}, out={op.out.name})" if into else " @ ".join(sides)
+        if len(refs) == 2:
+            dot = self._tensordot(refs[0], refs[1], out)
+            if dot is not None:
+                return f"{op.out.name}[...] = {dot}" if into else dot
         letters = list(dict.fromkeys(a for r in refs for a in r.letters))
         chars = dict(zip(letters, string.ascii_lowercase))
         spec = ",".join("".join(chars[a] for a in r.letters) for r in refs) + "->" + "".join(chars[a] for a in out)
         extra = f", out={op.out.name}" if into else ""
         return f'np.einsum("{spec}", {", ".join(r.array.name for r in refs)}{extra})'
+
+    @staticmethod
+    def _tensordot(a: Ref, b: Ref, out: tuple[sp.Symbol, ...]) -> str | None:
+        """np.tensordot where a contraction of two arrays of more than two axes sums every letter they share and
+        keeps the rest (a convolution over its window view): BLAS, where einsum would loop over the strided view."""
+        shared = set(a.letters) & set(b.letters)
+        if max(len(a.letters), len(b.letters)) <= 2 or not shared or shared & set(out) \
+                or len(set(a.letters)) != len(a.letters) or len(set(b.letters)) != len(b.letters):
+            return None
+        summed = [s for s in a.letters if s in shared]
+        axes = (tuple(a.letters.index(s) for s in summed), tuple(b.letters.index(s) for s in summed))
+        kept = [s for s in (*a.letters, *b.letters) if s not in shared]
+        text = f"np.tensordot({a.array.name}, {b.array.name}, axes=({axes[0]}, {axes[1]}))"
+        if kept != list(out):
+            text += f".transpose({tuple(kept.index(s) for s in out)})"
+        return text
 
     def _matmul(self, a: Ref, b: Ref, out: tuple[sp.Symbol, ...]) -> tuple[str, str] | None:
         """The two sides of `left @ right`, when the contraction is a matrix (or matrix-vector) product."""
@@ -136,7 +156,12 @@ class NumpyRenderer:
         kept = [a for a in ref.letters if a in op.out.axes]
         axis = summed[0] if len(summed) == 1 else tuple(summed)
         extra = f", out={op.out.name}" if into else ""
-        text = f"{ref.array.name}.{'mean' if op.mean else 'sum'}(axis={axis}{extra})"
+        if op.maximum:
+            text = f"_window_max({ref.array.name}, {tuple(summed)})"
+            if into:
+                return f"{op.out.name}[...] = {text}"
+        else:
+            text = f"{ref.array.name}.{'mean' if op.mean else 'sum'}(axis={axis}{extra})"
         if kept != list(op.out.axes):
             perm = [kept.index(a) for a in op.out.axes]
             text = f"{text}.T" if len(perm) == 2 else f"{text}.transpose({tuple(perm)})"
@@ -212,6 +237,8 @@ class NumpyRenderer:
             return f"{name}[...] = {self.elementwise_text(op)}"
         if isinstance(op, Alias):
             return f"{name}[...] = {self.view(op.source, op.out.axes)}"
+        if isinstance(op, Reshape):
+            return f"{name}[...] = {op.source.name}.reshape({name}.shape)"
         raise CodegenError(f"cannot write {type(op).__name__} into {name}")
 
     def lines(self, ops: list[Op | Comment]) -> list[str]:
