@@ -19,6 +19,7 @@ demo: $(VENV)/.installed tex
 	@mkdir -p out
 	$(VENV)/bin/derive examples/seed003.toml --example --tex out/seed003.tex --pdf out/seed003.pdf
 	$(PY) -m codegen.demo --spec examples/digits.toml --module out/digits.py --plot out/digits_loss.png
+	$(PY) -m codegen.demo --spec examples/cnn_digits.toml --module out/cnn_digits.py --plot out/cnn_digits_loss.png
 
 test: $(VENV)/.installed tex
 	HYPOTHESIS_PROFILE=$${HYPOTHESIS_PROFILE:-ci} $(PY) -m pytest -n 2 -q
@@ -36,6 +37,7 @@ bench: $(VENV)/.installed
 	$(PY) bench/bench_check.py
 	$(PY) bench/bench_pdf.py
 	$(PY) bench/bench_codegen.py
+	$(PY) bench/bench_cnn.py
 
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check derive codegen tests bench

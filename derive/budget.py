@@ -89,7 +89,15 @@ MAX_EXAMPLE_PARAMETERS = 20_000  # the worked example computes (and tabulates) e
 
 def check_example_size(spec) -> None:
     """Refuse a worked example that cannot finish: it is computed weight by weight, in 50-digit arithmetic."""
-    count = sum(n_in * n_out + n_out for n_in, n_out in zip(spec.sizes, spec.sizes[1:]))
+    if spec.is_chain:
+        count = sum(n_in * n_out + n_out for n_in, n_out in zip(spec.sizes, spec.sizes[1:]))
+    else:
+        import sympy as sp
+
+        from derive.network.graph import Graph
+
+        graph = Graph(spec)
+        count = sum(int(sp.prod([sp.sympify(s).xreplace(graph.sizes) for s in p.shape])) for p in graph.params)
     if count > MAX_EXAMPLE_PARAMETERS:
         raise SpecError(f"--example: the worked example computes every one of the network's {count:,} parameters "
                         f"in 50-digit arithmetic; it is made for nets of up to {MAX_EXAMPLE_PARAMETERS:,} "

@@ -108,7 +108,7 @@ def _run_graph(args, spec, outputs) -> int:
                  f"loss {spec.loss.name} per sample, {spec.reduction} over the batch (J); dT is ∂J/∂T", ""]
         for layer in _layer_rows(spec):
             lines.append(f"layer {layer['layer']} {layer['name']}: {layer['kind']} of {', '.join(layer['input'])}, "
-                         f"width {layer['width']}, activation {layer['activation']}")
+                         f"{_size_text(layer['shape'])}, activation {layer['activation']}")
         lines.append("")
         for row in rows:
             note = f"   ({row['parts']} paths, added)" if row["parts"] > 1 else ""
@@ -124,7 +124,7 @@ def _run_graph(args, spec, outputs) -> int:
 
 def _layer_rows(spec) -> list[dict]:
     return [{"layer": l, "name": layer.name, "kind": layer.kind.kind, "input": list(layer.inputs),
-             "width": layer.units, "activation": layer.activation.name} for l, layer in enumerate(spec.layers, 1)]
+             "width": layer.units, "shape": list(layer.shape), "activation": layer.activation.name} for l, layer in enumerate(spec.layers, 1)]
 
 
 def _progress_line():
@@ -229,6 +229,11 @@ def terminal_text(derivation, report) -> str:
         lines.append(report.summary())
         lines += [f"  {line}" for line in report.lines()]
     return "\n".join(lines)
+
+
+def _size_text(shape) -> str:
+    """width 16 for features; shape [8, 8, 8] (channels, positions) for a signal or an image."""
+    return f"width {shape[0]}" if len(shape) == 1 else f"shape [{', '.join(map(str, shape))}]"
 
 
 if __name__ == "__main__":

@@ -111,7 +111,7 @@ def _forward(params, X, state=None):
     XHAT2 = (-MU2 + Y1)/np.sqrt(VAR2 + 1.0e-5)
     # layer 2 bn (batch_norm): pre-activation u2[n, k] = beta2_k + gamma2_k*xhat2_nk
     U2 = XHAT2*gamma2 + beta2
-    # layer 2 bn (batch_norm): output y2[n, k] = f(u2[n, k]) = (u if u > 0; 0 otherwise)
+    # layer 2 bn (batch_norm): output y2[n, k] = f(u2[n, k]) = [u > 0]·u
     Y2 = np.maximum(U2, 0)
     # layer 3 out (dense): pre-activation u3[n, k] = b3_k + Σ_{j=1..d_1} (W3_jk*y2_nj)  (u = y W + b)
     p3 = Y2 @ W3
@@ -232,7 +232,7 @@ def _hvp(params, X, T, V):
     XHAT2 = (-MU2 + Y1)/np.sqrt(VAR2 + 1.0e-5)
     # layer 2 bn (batch_norm): pre-activation u2[n, k] = beta2_k + gamma2_k*xhat2_nk
     U2 = XHAT2*gamma2 + beta2
-    # layer 2 bn (batch_norm): output y2[n, k] = f(u2[n, k]) = (u if u > 0; 0 otherwise)
+    # layer 2 bn (batch_norm): output y2[n, k] = f(u2[n, k]) = [u > 0]·u
     Y2 = np.maximum(U2, 0)
     # layer 3 out (dense): pre-activation u3[n, k] = b3_k + Σ_{j=1..d_1} (W3_jk*y2_nj)  (u = y W + b)
     p16 = Y2 @ W3

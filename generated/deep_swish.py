@@ -382,7 +382,7 @@ def _jacobian(params, X, at="y"):
     # ∂y[n, o]/∂W4 = JW4[n, o, j, k] = Ju4_nok*y3_nj
     JW4 = JU4[:, :, None, :]*Y3[:, None, :, None]
     # ∂y[n, o]/∂y3 = Jy3[n, o, k] = Σ_{r=1..d_4} (Ju4_nor*W4_kr)
-    JY3 = np.einsum("abc,dc->abd", JU4, W4)
+    JY3 = np.tensordot(JU4, W4, axes=((2,), (1,)))
     # ∂y[n, o]/∂u3 = Ju3[n, o, k] = (1 - y3_nk**2)*Jy3_nok
     JU3 = JY3*(1 - Y3[:, None, :]**2)
     # ∂y[n, o]/∂b3 = Jb3[n, o, k] = Ju3_nok
@@ -390,7 +390,7 @@ def _jacobian(params, X, at="y"):
     # ∂y[n, o]/∂W3 = JW3[n, o, j, k] = Ju3_nok*y2_nj
     JW3 = JU3[:, :, None, :]*Y2[:, None, :, None]
     # ∂y[n, o]/∂y2 = Jy2[n, o, k] = Σ_{r=1..d_3} (Ju3_nor*W3_kr)
-    JY2 = np.einsum("abc,dc->abd", JU3, W3)
+    JY2 = np.tensordot(JU3, W3, axes=((2,), (1,)))
     # ∂y[n, o]/∂u2 = Ju2[n, o, k] = (1 if y2_nk > 0; 1/10 otherwise)*Jy2_nok
     JU2 = JY2*np.where(Y2[:, None, :] > 0, DTYPE(1), DTYPE(1/10))
     # ∂y[n, o]/∂b2 = Jb2[n, o, k] = Ju2_nok
@@ -398,7 +398,7 @@ def _jacobian(params, X, at="y"):
     # ∂y[n, o]/∂W2 = JW2[n, o, j, k] = Ju2_nok*y1_nj
     JW2 = JU2[:, :, None, :]*Y1[:, None, :, None]
     # ∂y[n, o]/∂y1 = Jy1[n, o, k] = Σ_{r=1..d_2} (Ju2_nor*W2_kr)
-    JY1 = np.einsum("abc,dc->abd", JU2, W2)
+    JY1 = np.tensordot(JU2, W2, axes=((2,), (1,)))
     # ∂y[n, o]/∂u1 = Ju1[n, o, k] = (1/(1 + exp(-u1_nk)) + exp(-u1_nk)*u1_nk/(1 + exp(-u1_nk))**2)*Jy1_nok
     JU1 = JY1*(U1[:, None, :]*_sigmoid(-U1[:, None, :]) + 1)*_sigmoid(U1[:, None, :])
     # ∂y[n, o]/∂b1 = Jb1[n, o, k] = Ju1_nok

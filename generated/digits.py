@@ -87,7 +87,7 @@ def _forward(params, X, state=None):
     # layer 1 layer1 (dense): pre-activation u1[n, k] = b1_k + Σ_{j=1..d_0} (W1_jk*x_nj)  (u = y W + b)
     p0 = X @ W1
     U1 = b1 + p0
-    # layer 1 layer1 (dense): output y1[n, k] = f(u1[n, k]) = (u if u > 0; 0 otherwise)
+    # layer 1 layer1 (dense): output y1[n, k] = f(u1[n, k]) = [u > 0]·u
     Y1 = np.maximum(U1, 0)
     # layer 2 layer2 (dense): pre-activation u2[n, k] = b2_k + Σ_{j=1..d_1} (W2_jk*y1_nj)  (u = y W + b)
     p1 = Y1 @ W2
@@ -162,7 +162,7 @@ def _hvp(params, X, T, V):
     # layer 1 layer1 (dense): pre-activation u1[n, k] = b1_k + Σ_{j=1..d_0} (W1_jk*x_nj)  (u = y W + b)
     p7 = X @ W1
     U1 = b1 + p7
-    # layer 1 layer1 (dense): output y1[n, k] = f(u1[n, k]) = (u if u > 0; 0 otherwise)
+    # layer 1 layer1 (dense): output y1[n, k] = f(u1[n, k]) = [u > 0]·u
     Y1 = np.maximum(U1, 0)
     # layer 2 layer2 (dense): pre-activation u2[n, k] = b2_k + Σ_{j=1..d_1} (W2_jk*y1_nj)  (u = y W + b)
     p8 = Y1 @ W2
@@ -237,7 +237,7 @@ def _jacobian(params, X, at="y"):
     # layer 1 layer1 (dense): pre-activation u1[n, k] = b1_k + Σ_{j=1..d_0} (W1_jk*x_nj)  (u = y W + b)
     p20 = X @ W1
     U1 = b1 + p20
-    # layer 1 layer1 (dense): output y1[n, k] = f(u1[n, k]) = (u if u > 0; 0 otherwise)
+    # layer 1 layer1 (dense): output y1[n, k] = f(u1[n, k]) = [u > 0]·u
     Y1 = np.maximum(U1, 0)
     # layer 2 layer2 (dense): pre-activation u2[n, k] = b2_k + Σ_{j=1..d_1} (W2_jk*y1_nj)  (u = y W + b)
     p21 = Y1 @ W2
@@ -255,7 +255,7 @@ def _jacobian(params, X, at="y"):
     # ∂y[n, o]/∂W2 = JW2[n, o, j, k] = Ju2_nok*y1_nj
     JW2 = JU2[:, :, None, :]*Y1[:, None, :, None]
     # ∂y[n, o]/∂y1 = Jy1[n, o, k] = Σ_{r=1..d_2} (Ju2_nor*W2_kr)
-    JY1 = np.einsum("abc,dc->abd", JU2, W2)
+    JY1 = np.tensordot(JU2, W2, axes=((2,), (1,)))
     # ∂y[n, o]/∂u1 = Ju1[n, o, k] = [y1_nk > 0]*Jy1_nok
     JU1 = JY1*(Y1[:, None, :] > 0)
     # ∂y[n, o]/∂b1 = Jb1[n, o, k] = Ju1_nok

@@ -376,7 +376,7 @@ def _jacobian(params, X, at="y"):
     # ∂y[n, o]/∂W3 = JW3[n, o, j, k] = Ju3_nok*y2_nj
     JW3 = JU3[:, :, None, :]*Y2[:, None, :, None]
     # ∂y[n, o]/∂y2 = Jy2[n, o, k] = Σ_{r=1..d_3} (Ju3_nor*W3_kr)
-    JY2 = np.einsum("abc,dc->abd", JU3, W3)
+    JY2 = np.tensordot(JU3, W3, axes=((2,), (1,)))
     # ∂y[n, o]/∂u2 = Ju2[n, o, k] = Jy2_nok
     JU2 = JY2
     # ∂y[n, o]/∂c2 = Jc2[n, o, k] = Ju2_nok
@@ -389,9 +389,9 @@ def _jacobian(params, X, at="y"):
     # ∂y[n, o]/∂y1 = Jy1[n, o, k] = Σ_{r=1..d_2} (Ju2_nor*v2_kr/(1 + exp(-Σ_{j=1..d_1} (g2_jr*y1_nj))) + exp(-Σ_{j=1..d_1} (g2_jr*y1_nj))*Ju2_nor*g2_kr*Σ_{j=1..d_1} (v2_jr*y1_nj)/(1 + exp(-Σ_{j=1..d_1} (g2_jr*y1_nj)))**2)
     c13 = JU2*_sigmoid(p54[:, None, :])
     q11 = c13
-    p58 = np.einsum("abc,dc->abd", q11, v2)
+    p58 = np.tensordot(q11, v2, axes=((2,), (1,)))
     q12 = c13*p55[:, None, :]*_sigmoid(-p54[:, None, :])
-    p59 = np.einsum("abc,dc->adb", q12, g2)
+    p59 = np.tensordot(q12, g2, axes=((2,), (1,))).transpose((0, 2, 1))
     JY1 = p58 + p59.transpose((0, 2, 1))
     # ∂y[n, o]/∂u1 = Ju1[n, o, k] = (1 - y1_nk**2)*Jy1_nok
     JU1 = -JY1*(Y1[:, None, :]**2 - 1)

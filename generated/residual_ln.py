@@ -113,7 +113,7 @@ def _forward(params, X, state=None):
     # layer 1 h0 (dense): pre-activation u1[n, k] = b1_k + Σ_{j=1..d_0} (W1_jk*x_nj)  (u = y W + b)
     p0 = X @ W1
     U1 = b1 + p0
-    # layer 1 h0 (dense): output y1[n, k] = f(u1[n, k]) = (u if u > 0; 0 otherwise)
+    # layer 1 h0 (dense): output y1[n, k] = f(u1[n, k]) = [u > 0]·u
     Y1 = np.maximum(U1, 0)
     # layer 2 ln1 (layer_norm): mean mu2[n] = Σ_{j=1..d_1} (y1_nj)/d_1
     MU2 = Y1.mean(axis=1)
@@ -129,7 +129,7 @@ def _forward(params, X, state=None):
     # layer 3 h1 (dense): pre-activation u3[n, k] = b3_k + Σ_{j=1..d_1} (W3_jk*y2_nj)  (u = y W + b)
     p3 = Y2 @ W3
     U3 = b3 + p3
-    # layer 3 h1 (dense): output y3[n, k] = f(u3[n, k]) = (u if u > 0; 0 otherwise)
+    # layer 3 h1 (dense): output y3[n, k] = f(u3[n, k]) = [u > 0]·u
     Y3 = np.maximum(U3, 0)
     # layer 4 skip1 (add): pre-activation u4[n, k] = y1_nk + y3_nk
     U4 = Y1 + Y3
@@ -149,7 +149,7 @@ def _forward(params, X, state=None):
     # layer 6 h2 (dense): pre-activation u6[n, k] = b6_k + Σ_{j=1..d_1} (W6_jk*y5_nj)  (u = y W + b)
     p6 = Y5 @ W6
     U6 = b6 + p6
-    # layer 6 h2 (dense): output y6[n, k] = f(u6[n, k]) = (u if u > 0; 0 otherwise)
+    # layer 6 h2 (dense): output y6[n, k] = f(u6[n, k]) = [u > 0]·u
     Y6 = np.maximum(U6, 0)
     # layer 7 skip2 (add): pre-activation u7[n, k] = y4_nk + y6_nk
     U7 = Y4 + Y6
@@ -330,7 +330,7 @@ def _hvp(params, X, T, V):
     # layer 1 h0 (dense): pre-activation u1[n, k] = b1_k + Σ_{j=1..d_0} (W1_jk*x_nj)  (u = y W + b)
     p29 = X @ W1
     U1 = b1 + p29
-    # layer 1 h0 (dense): output y1[n, k] = f(u1[n, k]) = (u if u > 0; 0 otherwise)
+    # layer 1 h0 (dense): output y1[n, k] = f(u1[n, k]) = [u > 0]·u
     Y1 = np.maximum(U1, 0)
     # layer 2 ln1 (layer_norm): mean mu2[n] = Σ_{j=1..d_1} (y1_nj)/d_1
     MU2 = Y1.mean(axis=1)
@@ -346,7 +346,7 @@ def _hvp(params, X, T, V):
     # layer 3 h1 (dense): pre-activation u3[n, k] = b3_k + Σ_{j=1..d_1} (W3_jk*y2_nj)  (u = y W + b)
     p32 = Y2 @ W3
     U3 = b3 + p32
-    # layer 3 h1 (dense): output y3[n, k] = f(u3[n, k]) = (u if u > 0; 0 otherwise)
+    # layer 3 h1 (dense): output y3[n, k] = f(u3[n, k]) = [u > 0]·u
     Y3 = np.maximum(U3, 0)
     # layer 4 skip1 (add): pre-activation u4[n, k] = y1_nk + y3_nk
     U4 = Y1 + Y3
@@ -366,7 +366,7 @@ def _hvp(params, X, T, V):
     # layer 6 h2 (dense): pre-activation u6[n, k] = b6_k + Σ_{j=1..d_1} (W6_jk*y5_nj)  (u = y W + b)
     p35 = Y5 @ W6
     U6 = b6 + p35
-    # layer 6 h2 (dense): output y6[n, k] = f(u6[n, k]) = (u if u > 0; 0 otherwise)
+    # layer 6 h2 (dense): output y6[n, k] = f(u6[n, k]) = [u > 0]·u
     Y6 = np.maximum(U6, 0)
     # layer 7 skip2 (add): pre-activation u7[n, k] = y4_nk + y6_nk
     U7 = Y4 + Y6
@@ -643,7 +643,7 @@ def _jacobian(params, X, at="y"):
     # layer 1 h0 (dense): pre-activation u1[n, k] = b1_k + Σ_{j=1..d_0} (W1_jk*x_nj)  (u = y W + b)
     p89 = X @ W1
     U1 = b1 + p89
-    # layer 1 h0 (dense): output y1[n, k] = f(u1[n, k]) = (u if u > 0; 0 otherwise)
+    # layer 1 h0 (dense): output y1[n, k] = f(u1[n, k]) = [u > 0]·u
     Y1 = np.maximum(U1, 0)
     # layer 2 ln1 (layer_norm): mean mu2[n] = Σ_{j=1..d_1} (y1_nj)/d_1
     MU2 = Y1.mean(axis=1)
@@ -659,7 +659,7 @@ def _jacobian(params, X, at="y"):
     # layer 3 h1 (dense): pre-activation u3[n, k] = b3_k + Σ_{j=1..d_1} (W3_jk*y2_nj)  (u = y W + b)
     p92 = Y2 @ W3
     U3 = b3 + p92
-    # layer 3 h1 (dense): output y3[n, k] = f(u3[n, k]) = (u if u > 0; 0 otherwise)
+    # layer 3 h1 (dense): output y3[n, k] = f(u3[n, k]) = [u > 0]·u
     Y3 = np.maximum(U3, 0)
     # layer 4 skip1 (add): pre-activation u4[n, k] = y1_nk + y3_nk
     U4 = Y1 + Y3
@@ -679,7 +679,7 @@ def _jacobian(params, X, at="y"):
     # layer 6 h2 (dense): pre-activation u6[n, k] = b6_k + Σ_{j=1..d_1} (W6_jk*y5_nj)  (u = y W + b)
     p95 = Y5 @ W6
     U6 = b6 + p95
-    # layer 6 h2 (dense): output y6[n, k] = f(u6[n, k]) = (u if u > 0; 0 otherwise)
+    # layer 6 h2 (dense): output y6[n, k] = f(u6[n, k]) = [u > 0]·u
     Y6 = np.maximum(U6, 0)
     # layer 7 skip2 (add): pre-activation u7[n, k] = y4_nk + y6_nk
     U7 = Y4 + Y6
@@ -701,7 +701,7 @@ def _jacobian(params, X, at="y"):
     # ∂y[n, o]/∂W8 = JW8[n, o, j, k] = Ju8_nok*y7_nj
     JW8 = JU8[:, :, None, :]*Y7[:, None, :, None]
     # ∂y[n, o]/∂y7 = Jy7[n, o, k] = Σ_{r=1..d_8} (Ju8_nor*W8_kr)
-    JY7 = np.einsum("abc,dc->abd", JU8, W8)
+    JY7 = np.tensordot(JU8, W8, axes=((2,), (1,)))
     # ∂y[n, o]/∂u7 = Ju7[n, o, k] = Jy7_nok
     JU7 = JY7
     # ∂y[n, o]/∂y6 = Jy6[n, o, k] = Ju7_nok
@@ -713,7 +713,7 @@ def _jacobian(params, X, at="y"):
     # ∂y[n, o]/∂W6 = JW6[n, o, j, k] = Ju6_nok*y5_nj
     JW6 = JU6[:, :, None, :]*Y5[:, None, :, None]
     # ∂y[n, o]/∂y5 = Jy5[n, o, k] = Σ_{r=1..d_1} (Ju6_nor*W6_kr)
-    JY5 = np.einsum("abc,dc->abd", JU6, W6)
+    JY5 = np.tensordot(JU6, W6, axes=((2,), (1,)))
     # ∂y[n, o]/∂u5 = Ju5[n, o, k] = Jy5_nok
     JU5 = JY5
     # ∂y[n, o]/∂xhat5 = Jxhat5[n, o, k] = Ju5_nok*gamma5_k
@@ -746,7 +746,7 @@ def _jacobian(params, X, at="y"):
     # ∂y[n, o]/∂W3 = JW3[n, o, j, k] = Ju3_nok*y2_nj
     JW3 = JU3[:, :, None, :]*Y2[:, None, :, None]
     # ∂y[n, o]/∂y2 = Jy2[n, o, k] = Σ_{r=1..d_1} (Ju3_nor*W3_kr)
-    JY2 = np.einsum("abc,dc->abd", JU3, W3)
+    JY2 = np.tensordot(JU3, W3, axes=((2,), (1,)))
     # ∂y[n, o]/∂u2 = Ju2[n, o, k] = Jy2_nok
     JU2 = JY2
     # ∂y[n, o]/∂xhat2 = Jxhat2[n, o, k] = Ju2_nok*gamma2_k

@@ -73,7 +73,7 @@ def _forward(params, X, state=None):
     W2 = params["W2"]
     # layer 1 layer1 (dense): pre-activation u1[n, k] = Σ_{j=1..d_0} (W1_jk*x_nj)  (u = y W + b)
     U1 = X @ W1
-    # layer 1 layer1 (dense): output y1[n, k] = f(u1[n, k]) = (u if u > 0; 0 otherwise)
+    # layer 1 layer1 (dense): output y1[n, k] = f(u1[n, k]) = [u > 0]·u
     Y1 = np.maximum(U1, 0)
     # layer 2 layer2 (dense): pre-activation u2[n, k] = Σ_{j=1..d_1} (W2_jk*y1_nj)  (u = y W + b)
     U2 = Y1 @ W2
@@ -135,7 +135,7 @@ def _hvp(params, X, T, V):
     VW2 = V["W2"]
     # layer 1 layer1 (dense): pre-activation u1[n, k] = Σ_{j=1..d_0} (W1_jk*x_nj)  (u = y W + b)
     U1 = X @ W1
-    # layer 1 layer1 (dense): output y1[n, k] = f(u1[n, k]) = (u if u > 0; 0 otherwise)
+    # layer 1 layer1 (dense): output y1[n, k] = f(u1[n, k]) = [u > 0]·u
     Y1 = np.maximum(U1, 0)
     # layer 2 layer2 (dense): pre-activation u2[n, k] = Σ_{j=1..d_1} (W2_jk*y1_nj)  (u = y W + b)
     U2 = Y1 @ W2
@@ -198,7 +198,7 @@ def _jacobian(params, X, at="y"):
     EYE1 = np.eye(1, dtype=DTYPE)
     # layer 1 layer1 (dense): pre-activation u1[n, k] = Σ_{j=1..d_0} (W1_jk*x_nj)  (u = y W + b)
     U1 = X @ W1
-    # layer 1 layer1 (dense): output y1[n, k] = f(u1[n, k]) = (u if u > 0; 0 otherwise)
+    # layer 1 layer1 (dense): output y1[n, k] = f(u1[n, k]) = [u > 0]·u
     Y1 = np.maximum(U1, 0)
     # layer 2 layer2 (dense): pre-activation u2[n, k] = Σ_{j=1..d_1} (W2_jk*y1_nj)  (u = y W + b)
     U2 = Y1 @ W2
@@ -213,7 +213,7 @@ def _jacobian(params, X, at="y"):
     # ∂y[n, o]/∂W2 = JW2[n, o, j, k] = Ju2_nok*y1_nj
     JW2 = JU2[:, :, None, :]*Y1[:, None, :, None]
     # ∂y[n, o]/∂y1 = Jy1[n, o, k] = Σ_{r=1..d_2} (Ju2_nor*W2_kr)
-    JY1 = np.einsum("abc,dc->abd", JU2, W2)
+    JY1 = np.tensordot(JU2, W2, axes=((2,), (1,)))
     # ∂y[n, o]/∂u1 = Ju1[n, o, k] = [y1_nk > 0]*Jy1_nok
     JU1 = JY1*(Y1[:, None, :] > 0)
     # ∂y[n, o]/∂W1 = JW1[n, o, j, k] = Ju1_nok*x_nj

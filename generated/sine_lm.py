@@ -244,7 +244,7 @@ def _jacobian(params, X, at="y"):
     # ∂y[n, o]/∂W2 = JW2[n, o, j, k] = Ju2_nok*y1_nj
     JW2 = JU2[:, :, None, :]*Y1[:, None, :, None]
     # ∂y[n, o]/∂y1 = Jy1[n, o, k] = Σ_{r=1..d_2} (Ju2_nor*W2_kr)
-    JY1 = np.einsum("abc,dc->abd", JU2, W2)
+    JY1 = np.tensordot(JU2, W2, axes=((2,), (1,)))
     # ∂y[n, o]/∂u1 = Ju1[n, o, k] = (1 - y1_nk**2)*Jy1_nok
     JU1 = JY1*(1 - Y1[:, None, :]**2)
     # ∂y[n, o]/∂b1 = Jb1[n, o, k] = Ju1_nok

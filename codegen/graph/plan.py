@@ -125,7 +125,8 @@ class JacobianPlan:
 
 def _title(lg: LayerGraph, graph: Graph) -> str:
     inputs = ", ".join("x" if name == "x" else graph.layers[graph.tensors[name].layer - 1].name for name in lg.inputs)
-    return f"layer {lg.l} {lg.name}: {lg.kind.kind} of {inputs}, width {lg.width}, activation {lg.activation.name}"
+    size = f"width {lg.width}" if len(lg.shape) <= 1 else f"shape [{', '.join(map(str, lg.shape))}]"
+    return f"layer {lg.l} {lg.name}: {lg.kind.kind} of {inputs}, {size}, activation {lg.activation.name}"
 
 
 class GraphPlanner:

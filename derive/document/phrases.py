@@ -468,6 +468,8 @@ GRAPH_EN: dict = {
                    "reverse sweep evaluated at the same random points:",
     "proof_none": "No proof was made for this document (\\texttt{--proof off}).",
     "example": "Worked example",
+    "example_image": "The image is shrunk to %(shape)s (its channels, the fewest positions from 4 up that every "
+                     "window fits), so that every element can be shown; the formulas are those above.",
     "example_intro": "One forward and backward pass with numbers, on a batch of %(N)s sample%(plural)s, computed "
                      "element by element from the formulas above in %(digits)s-digit arithmetic and printed to 9 "
                      "significant digits.",
@@ -618,6 +620,8 @@ GRAPH_KO: dict = {
                    "비교했다:",
     "proof_none": "이 문서에는 증명이 없다 (\\texttt{--proof off}).",
     "example": "계산 예제",
+    "example_image": "모든 원소를 보일 수 있도록 이미지를 %(shape)s로 줄였다(채널은 그대로, 위치는 모든 창이 맞는 "
+                     "4 이상의 가장 작은 크기). 식은 위와 같다.",
     "example_intro": "샘플 %(N)s개의 배치에 대한 순전파와 역전파를 위의 식에서 원소별로 %(digits)s자리 정밀도로 계산하고 "
                      "유효숫자 9자리로 적었다.",
     "example_given": "%(names)s의 값은 스펙의 \\texttt{[example]} 표에서 가져왔고, 나머지는 고정된 시드(%(seed)s)로 "

@@ -268,7 +268,7 @@ def _build(r: _Reader) -> Spec:
         r.fail("layer", f"at most {MAX_LAYERS} layers are supported, got {len(raw_layers)}")
     layers = _layers(r, raw_layers, input_shape)
     if len(layers[-1].shape) > 1:
-        r.fail(f"layer[{len(layers)}]", f"the output layer gives a {_shape_text(layers[-1].shape)} per sample; the "
+        r.fail(f"layer[{len(layers)}]", f"the output layer gives {_shape_text(layers[-1].shape)} per sample; the "
                "network's output is a feature vector: add a flatten (and a dense) layer")
     loss = _loss(r)
     output = layers[-1].activation
@@ -340,7 +340,7 @@ def _input_shape(r: _Reader) -> tuple[int, ...]:
 
 
 def _shape_text(shape: tuple[int, ...]) -> str:
-    names = {1: "feature vector", 2: "signal", 3: "image"}
+    names = {2: "a signal", 3: "an image"}
     return f"{names[len(shape)]} [{', '.join(map(str, shape))}]" if len(shape) > 1 else f"{shape[0]} features"
 
 
@@ -396,7 +396,7 @@ def _layer(r: _Reader, l: int, widths: dict[str, tuple[int, ...]], last: bool) -
     if wrong is not None:
         wanted = {1: "a feature vector", 2: "a signal [C, L]", 3: "an image [C, H, W]"}[cls.rank]
         hint = ": add a flatten layer before it" if cls.rank == 1 else ""
-        r.fail("input", f"{kind_name} needs {wanted}, and {wrong!r} gives a {_shape_text(widths[wrong])}{hint}")
+        r.fail("input", f"{kind_name} needs {wanted}, and {wrong!r} gives {_shape_text(widths[wrong])}{hint}")
     if kind_name == "custom":
         kind = _custom(r, shapes[0][0])
     elif hasattr(cls, "read"):

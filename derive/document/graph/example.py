@@ -21,6 +21,18 @@ from derive.network import indices as ix
 from derive.network.graph import Graph, Tensor
 
 
+def _example_sizes(graph: Graph) -> dict:
+    """The spec's sizes; a signal or image shrunk to the fewest positions from 4 up that every window fits (a
+    1x4x4 image for the digits CNN), its channels and widths as they are."""
+    shape = graph.spec.input_shape
+    if len(shape) > 1:
+        for side in range(4, max(shape[1:]) + 1):
+            found = graph.sizes_at((shape[0], *(min(v, side) for v in shape[1:])), 10**9)
+            if found is not None:
+                return found
+    return {s: v for s, v in graph.sizes.items() if s != ix.BATCH}
+
+
 def _decimal(v: float) -> sp.Float:
     return sp.Float(repr(float(v)), DIGITS)
 
@@ -30,7 +42,7 @@ class GraphExample:
         self.graph = graph
         spec = graph.spec
         self.N = 2 if any(lg.kind.couples_samples for lg in graph.layers) else 1
-        self.sizes = {**{s: v for s, v in graph.sizes.items() if s != ix.BATCH}, ix.BATCH: self.N}
+        self.sizes = {**_example_sizes(graph), ix.BATCH: self.N}
         rng = random.Random(SEED)
         given = spec.example
         self.given: list[str] = []
@@ -38,8 +50,9 @@ class GraphExample:
         draw = lambda lo, hi: _decimal(round(rng.uniform(lo, hi), 2))
         values: dict[str, list] = {}
         x = graph.tensors["x"]
-        n_x, d_x = shape(x)
-        first = list(given.x) if given is not None and given.x is not None else None
+        n_x, *per_sample = shape(x)
+        d_x = int(sp.prod(per_sample))
+        first = list(given.x) if given is not None and given.x is not None and len(given.x) == d_x else None
         if first is not None:
             self.given.append("x")
         rows = [[_decimal(v) for v in first] if first and s == 0 else [draw(0, 1) for _ in range(d_x)]
@@ -101,6 +114,10 @@ def example_section(doc) -> Section:
     s = Section(doc.t("example"), "sec:example")
     plural = "s" if ex.N > 1 and doc.lang == "en" else ""
     s.flow.append(Para(doc.t("example_intro", N=ex.N, plural=plural, digits=DIGITS)))
+    shape = doc.graph.tensors["x"].shape[1:]
+    if len(shape) > 1:
+        shown = r"\times".join(str(int(sp.sympify(n).xreplace(ex.sizes))) for n in shape)
+        s.flow.append(Para(doc.t("example_image", shape=f"${shown}$")))
     if ex.given:
         names = ", ".join(r"\texttt{%s}" % n for n in ex.given)
         s.flow.append(Para(doc.t("example_given", names=names, seed=SEED)))

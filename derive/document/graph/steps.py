@@ -200,12 +200,14 @@ def tensor_word(phrases: dict, tensor: Tensor) -> str:
 
 
 def _chained(upstream: sp.Expr, local: sp.Expr, limits) -> sp.Expr:
-    """Σ_limits upstream · local, a sum of the local derivative taken into the outer one (SymPy's Sum would fold a
-    range guard out of the inner sum, across the inner sum's own letter)."""
+    """Σ_limits upstream · local; where the local derivative has a range guard inside a sum, that sum taken into
+    the outer one (SymPy's Sum would fold the guard out of the inner sum, across the inner sum's own letter)."""
+    if not local.has(sp.Piecewise):
+        return sp.Sum(upstream * local, *limits)
     terms = []
     for term in sp.Add.make_args(local):
         if isinstance(term, sp.Sum):
-            terms.append(sp.Sum(upstream * term.function, *limits, *term.limits))
+            terms.append(sp.Sum(upstream * term.function, *term.limits, *limits))
         else:
             terms.append(sp.Sum(upstream * term, *limits))
     return sp.Add(*terms)
