@@ -112,6 +112,13 @@ def _dilate(a, steps):
     return out
 
 
+def _keep(rng, shape, p, dtype):
+    """Inverted dropout's scaled mask: 0 with probability p, else 1/(1 - p), drawn from rng; 1 without one."""
+    if rng is None:
+        return np.ones(shape, dtype=dtype)
+    return (rng.random(shape) >= p).astype(dtype) / dtype(1 - p)
+
+
 def _window_max(a, axes):
     """The maximum over the short `axes` of a (a pooling window), taken pairwise: NumPy's reductions over a few
     strided elements cost far more than a few elementwise maxima."""
@@ -138,7 +145,7 @@ def _first_max(a, axes):
 
 
 HELPERS: dict[str, Callable] = {f.__name__: f for f in (_sigmoid, _erf, _erfc, _erf_near, _erfc_far, _windows,
-                                                        _dilate, _window_max, _first_max)}
+                                                        _dilate, _window_max, _first_max, _keep)}
 _NEEDS = {"_erf": ("_erf_near", "_erfc_far"), "_erfc": ("_erf_near", "_erfc_far")}
 
 

@@ -73,7 +73,8 @@ def render(plan: GraphPlan) -> str:
         "epochs": spec.train.epochs,
         "batch_size": spec.train.batch_size,
         "with_state": True,  # fit(..., state=None) for every graph module (DESIGN.md 10.2)
-        "with_rng": False,
+        "with_rng": plan.uses_rng,
+        "rng": plan.uses_rng,
         "with_lm": plan.jacobian is not None,
     }
     return _environment().get_template("module.py.j2").render(**context)

@@ -40,8 +40,10 @@ def _windows_ref(x, size, stride, pads):
         yield position, x[(slice(None), slice(None), *cut)]
 
 
-def reference_forward(spec, params, X):
-    """Each kind from its definition (DESIGN.md 10.1): a loop over output positions, nothing of the module."""
+def reference_forward(spec, params, X, rng=None, masks=None):
+    """Each kind from its definition (DESIGN.md 10.1): a loop over output positions, nothing of the module.
+    Dropout: with rng, masks drawn layer by layer as rng.random(shape) >= p, scaled by 1/(1 - p) (appended to
+    `masks`); without, the identity."""
     values = {"x": X}
     for l, lay in enumerate(spec.layers, 1):
         kind, ins = lay.kind, [values[name] for name in lay.inputs]
@@ -62,6 +64,11 @@ def reference_forward(spec, params, X):
             u = y.reshape(y.shape[0], -1)
         elif kind.kind == "add":
             u = sum(ins[1:], ins[0])
+        elif kind.kind == "dropout":
+            mask = np.ones(y.shape) if rng is None else (rng.random(y.shape) >= kind.p) / (1 - kind.p)
+            if masks is not None:
+                masks.append(mask)
+            u = y * mask
         else:
             u = y @ params[f"W{l}"] + (params[f"b{l}"] if kind.bias else 0)
         if lay.activation.is_softmax:
@@ -72,10 +79,12 @@ def reference_forward(spec, params, X):
     return values[spec.layers[-1].name]
 
 
-def torch_forward(spec, params, X):
-    """The same network in PyTorch's own layers (conv1d/conv2d, avg_pool, flatten), the module's weights as they are."""
+def torch_forward(spec, params, X, masks=()):
+    """The same network in PyTorch's own layers (conv1d/conv2d, pooling, flatten), the module's weights as they are;
+    dropout with the given masks."""
     F = torch.nn.functional
     values = {"x": X}
+    masks = list(masks)
     for l, lay in enumerate(spec.layers, 1):
         kind, ins = lay.kind, [values[name] for name in lay.inputs]
         y = ins[0]
@@ -93,6 +102,8 @@ def torch_forward(spec, params, X):
             u = pool(y, kind.size, kind.stride)
         elif kind.kind == "flatten":
             u = torch.flatten(y, 1)
+        elif kind.kind == "dropout":
+            u = y * torch.tensor(masks.pop(0)) if masks else y
         elif kind.kind == "add":
             u = sum(ins[1:], ins[0])
         else:
@@ -113,21 +124,43 @@ def problem(spec, module, seed=0, samples=4):
     return params, X, T
 
 
+def dropout_central_differences(module, params, X, T, seed, eps=1e-6):
+    """The gradients with dropout active (a fixed generator: the same masks at every evaluation) against central
+    differences of the loss with those masks, every parameter element."""
+    got = module.gradients(params, X, T, rng=np.random.default_rng(seed))
+    for key, value in params.items():
+        for index in np.ndindex(value.shape):
+            saved = value[index]
+            value[index] = saved + eps
+            up = module.loss(params, X, T, rng=np.random.default_rng(seed))
+            value[index] = saved - eps
+            down = module.loss(params, X, T, rng=np.random.default_rng(seed))
+            value[index] = saved
+            np.testing.assert_allclose(got[key][index], (up - down) / (2 * eps), rtol=1e-5, atol=1e-8, err_msg=key)
+
+
 def check_module_against_references(spec, module, seed=0):
     report = check_module(module, seed=seed, samples=4, problem=problem(spec, module, seed))
     assert report.passed(1e-5), report
     assert {r.name for r in report.params} == set(module.PARAM_KEYS)
     params, X, T = problem(spec, module, seed)
-    Y = module.forward(params, X)
-    np.testing.assert_allclose(Y, reference_forward(spec, params, X), rtol=1e-10, atol=1e-12)
-    np.testing.assert_allclose(module.loss(params, X, T), reference_loss(spec, Y, T, NumpyOps), rtol=1e-10)
+    dropout = any(lay.kind.kind == "dropout" for lay in spec.layers)
+    masks = []
+    Y = module.forward(params, X, rng=np.random.default_rng(seed)) if dropout else module.forward(params, X)
+    want = reference_forward(spec, params, X, np.random.default_rng(seed) if dropout else None, masks)
+    np.testing.assert_allclose(Y, want, rtol=1e-10, atol=1e-12)
+    extra = {"rng": np.random.default_rng(seed)} if dropout else {}
+    np.testing.assert_allclose(module.loss(params, X, T, **extra), reference_loss(spec, Y, T, NumpyOps), rtol=1e-10)
+    if dropout:
+        dropout_central_differences(module, params, X, T, seed)
+        np.testing.assert_allclose(module.predict(params, X), reference_forward(spec, params, X), rtol=1e-10)
     if torch is None:
         return
     tp = {k: torch.tensor(v, requires_grad=True) for k, v in params.items()}
-    Yt = torch_forward(spec, tp, torch.tensor(X))
+    Yt = torch_forward(spec, tp, torch.tensor(X), masks)
     np.testing.assert_allclose(Y, Yt.detach().numpy(), rtol=1e-10, atol=1e-12)
     reference_loss(spec, Yt, torch.tensor(T), TorchOps).backward()
-    got = module.gradients(params, X, T)
+    got = module.gradients(params, X, T, **{"rng": np.random.default_rng(seed)} if dropout else {})
     for key, value in tp.items():
         np.testing.assert_allclose(got[key], value.grad.numpy(), rtol=1e-7, atol=1e-10, err_msg=key)
 
@@ -149,7 +182,10 @@ MAXPOOL = HEAD.format(inputs="[2, 4, 4]", loss="cross_entropy", reduction="mean"
     + layer("conv2d", channels=2, kernel=3, padding=1, activation='"tanh"') \
     + layer("maxpool2d", size=2) + layer("conv2d", channels=2, kernel=1, activation='"relu"') \
     + layer("maxpool2d", size=2, stride=1) + layer("flatten") + layer(units=2, activation='"softmax"')
-SPECS = {"cnn": CNN, "signal": SIGNAL, "strided": STRIDED, "maxpool": MAXPOOL}
+DROPOUT = HEAD.format(inputs="[1, 4, 4]", loss="cross_entropy", reduction="mean") \
+    + layer("conv2d", channels=2, kernel=3, activation='"relu"') + layer("dropout", p=0.25) + layer("flatten") \
+    + layer(units=3, activation='"tanh"') + layer("dropout", p=0.5) + layer(units=2, activation='"softmax"')
+SPECS = {"cnn": CNN, "signal": SIGNAL, "strided": STRIDED, "maxpool": MAXPOOL, "dropout": DROPOUT}
 
 
 @pytest.mark.parametrize("name", sorted(SPECS))
@@ -218,6 +254,18 @@ def test_max_pooling_routes_the_gradient_to_the_first_arg_max():
         assert xt.grad.numpy()[0, 0].tolist() == dx
 
 
+def test_dropout_masks_come_from_the_generator():
+    """The same seed, the same masks; without a generator (and in predict) no dropout; fit trains with it."""
+    _, _, module = build(DROPOUT)
+    params, X, T = problem(parse_spec(DROPOUT, "t.toml"), module)
+    a = module.forward(params, X, rng=np.random.default_rng(1))
+    np.testing.assert_array_equal(a, module.forward(params, X, rng=np.random.default_rng(1)))
+    assert not np.allclose(a, module.forward(params, X, rng=np.random.default_rng(2)))
+    np.testing.assert_array_equal(module.predict(params, X), module.forward(params, X))
+    history = module.fit(params, X, T, epochs=30, batch_size=2, optimizer=module.Adam(lr=0.05))
+    assert history[-1] < history[0]
+
+
 def test_weights_in_pytorch_layout():
     _, _, module = build(CNN)
     params = module.init_params(0)
@@ -243,6 +291,8 @@ BAD = {
     "kernel list": (layer("conv2d", channels=2, kernel="[3]") + layer("flatten") + layer(units=2, activation='"identity"'),
                     "layer[1].kernel", "a list of 2"),
     "inputs": ("", "inputs", "[channels, length]"),
+    "dropout of one": (layer("dropout", p=1) + layer("flatten") + layer(units=2, activation='"identity"'),
+                       "layer[1].p", "probability"),
     "add of two shapes": (layer("conv2d", name='"a"', channels=2, kernel=3, input='"x"')
                           + layer("conv2d", name='"b"', channels=2, kernel=1, input='"x"')
                           + layer("add", input='["a", "b"]') + layer("flatten") + layer(units=2, activation='"identity"'),
@@ -276,8 +326,10 @@ def image_nets(draw):
     previous, length = "x", side
     for l in range(1, draw(st.integers(1, 3)) + 1):
         name = f"l{l}"
-        choice = draw(st.sampled_from(["conv", "conv", "pool", "skip"] if length >= 2 else ["conv"]))
-        if choice == "pool":
+        choice = draw(st.sampled_from(["conv", "conv", "pool", "skip", "dropout"] if length >= 2 else ["conv"]))
+        if choice == "dropout":
+            text += layer("dropout", name=f'"{name}"', p=draw(st.sampled_from([0.2, 0.5])))
+        elif choice == "pool":
             size = 2
             stride = draw(st.sampled_from([1, 2] if length % 2 == 0 else [1]))
             text += layer(pool, name=f'"{name}"', size=size, stride=stride)

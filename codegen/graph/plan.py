@@ -105,6 +105,7 @@ class GraphPlan:
     optimizer_defaults: dict[str, dict[str, str]]
     forward_lines: list[str] = field(default_factory=list)
     hvp: list[str] = field(default_factory=list)  # the body of _hvp(params, X, T, V)
+    uses_rng: bool = False  # dropout: its masks are drawn from an rng argument
     jacobian: JacobianPlan | None = None  # None where a layer couples the samples
 
     @property
@@ -141,6 +142,7 @@ class GraphPlanner:
         self.arrays: dict[str, Array] = {}  # tensor or gradient base name -> its array
         self.gradient_of = {gradient_base(name).label.name: name for name in self.derivation.gradients}
         self.params = {p.name for p in self.graph.params}
+        self.uses_rng = any(t.role == "mask" for t in self.graph.tensors.values())
         self._name_arrays()
         self.renderer = NumpyRenderer(into={self.grad(p.name).name for p in self.graph.params})
 
@@ -179,6 +181,11 @@ class GraphPlanner:
     def forward(self, lower: Lowerer) -> list[Block]:
         blocks = [Block()]
         for lg in self.graph.layers:
+            for mask in (t for t in self.graph.tensors.values() if t.role == "mask" and t.layer == lg.l):
+                shape = ", ".join(["X.shape[0]", *(str(int(n)) for n in self._shape(mask)[1:])])
+                blocks[-1].ops += [Comment(f"layer {lg.l} {lg.name} (dropout): {mask.name} = m/(1 - p), m ~ Bernoulli(1 - p)"
+                                           " where rng is given, else 1"),
+                                   Load(self.arrays[mask.name], f"_keep(rng, ({shape}), {lg.kind.p!r}, DTYPE)")]
             stats = {t.name for t in lg.nodes if t.what in ("mean", "variance")} if lg.kind.couples_samples else set()
             for node in lg.nodes:
                 out = self.arrays[node.name]
@@ -449,6 +456,8 @@ class GraphPlanner:
                 op.lse = Array("_", op.lse.axes, op.lse.shape)
         renderer = NumpyRenderer()
         lines = ["N = X.shape[0]"] if any(_uses_batch(op) for op in every) else []
+        if self.uses_rng:
+            lines.append("rng = None  # without dropout: the masks are 1")
         lines += renderer.lines([*self._loads(every), *(load for load in extra if load.out in used)])
         return lines + render_blocks(renderer, blocks)
 
@@ -555,6 +564,7 @@ class GraphPlanner:
             optimizer=optimizer_call(self.spec),
             domains=domains(self.spec),
             optimizer_defaults=optimizer_defaults,
+            uses_rng=self.uses_rng,
         )
 
     def _loads(self, ops: list[Op], exclude=()) -> list[Op]:

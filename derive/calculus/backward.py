@@ -102,7 +102,7 @@ def backward(graph: Graph) -> GraphDerivation:
             gradients[node.name] = Gradient(node)
         for name in node.reads():
             target = graph.tensors[name]
-            if target.role == "target" or target.constant:
+            if target.role in ("target", "mask") or target.constant:
                 continue
             gradients.setdefault(name, Gradient(target)).contributions.append(vjp(graph, node, target))
     ordered = {name: gradients[name] for name in reversed(list(graph.tensors)) if name in gradients}

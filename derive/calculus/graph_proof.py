@@ -161,6 +161,10 @@ def random_point(graph: Graph, sizes: dict, rng: random.Random) -> dict[sp.Index
             low, high = (0.5, 1.5) if t.param is not None and t.param.init == "ones" else (-1, 1)
             for element, _ in elements_at(t, sizes):
                 point[element] = sp.Float(rng.uniform(low, high), DIGITS)
+    for t in graph.tensors.values():  # a dropout mask: 0 or 2 (kept, scaled by 1/(1 - p) at p = 1/2)
+        if t.role == "mask":
+            for element, _ in elements_at(t, sizes):
+                point[element] = sp.Float(rng.choice((0, 2)), DIGITS)
     target = graph.tensors["t"]
     rows: dict = {}
     for element, index in elements_at(target, sizes):

@@ -18,7 +18,7 @@ from derive.network import indices as ix
 from derive.network.kinds import Kind, Param
 from derive.spec.catalog import Activation
 
-ROLES = ("input", "target", "param", "node")
+ROLES = ("input", "target", "param", "node", "mask")  # a mask: data drawn per call (dropout), not differentiated
 
 
 @dataclass(frozen=True)
@@ -96,6 +96,12 @@ class LayerBuilder:
 
     def param(self, name: str) -> sp.IndexedBase:
         return sp.IndexedBase(f"{name}{self.layer.l}")
+
+    def mask(self, name: str, idx: tuple[sp.Symbol, ...]) -> sp.IndexedBase:
+        """Data of this layer with its output's shape, drawn per call (dropout's scaled mask)."""
+        tensor = Tensor(f"{name}{self.layer.l}", "mask", idx, (ix.BATCH, *self.out_dims), self.layer.l, what="mask")
+        self.graph.add(tensor)
+        return tensor.base
 
     def tensor(self, name: str) -> Tensor:
         return self.graph.tensors[f"{name}{self.layer.l}"]

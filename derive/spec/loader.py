@@ -431,6 +431,8 @@ def _kind_keys(r: _Reader, cls: type, own: list[str]) -> dict:
             values[f.name] = r.positive_float(f.name)
             if f.name == "momentum" and values[f.name] > 1:
                 r.fail(f.name, f"expected a number in (0, 1], got {values[f.name]}")
+            if f.name == "p" and values[f.name] >= 1:
+                r.fail(f.name, f"expected a probability of dropping in (0, 1), got {values[f.name]}")
             if f.name == "eps" and values[f.name] > 1:
                 r.fail(f.name, f"expected a small positive number, got {values[f.name]}")
     return values

@@ -83,6 +83,10 @@ class GraphExample:
         for t in graph.tensors.values():
             if t.role in ("input", "param"):
                 point.update(zip((e for e, _ in elements_at(t, self.sizes)), values[t.name]))
+            elif t.role == "mask":  # dropout in training: each element dropped (0) or kept, scaled by 1/(1 - p)
+                p = graph.layers[t.layer - 1].kind.p
+                point.update((e, 0 * _decimal(1) if rng.random() < p else 1 / (1 - _decimal(p)))
+                             for e, _ in elements_at(t, self.sizes))
         point.update(zip((e for e, _ in elements_at(graph.tensors["t"], self.sizes)), targets))
         self.instance = Instance(graph, self.sizes, point)
         self.gradients = self.instance.gradients(derivation)
@@ -140,8 +144,9 @@ def example_section(doc) -> Section:
 
     header = [doc.t("col_element"), doc.t("col_value"), doc.t("col_gradient")]
     sub = Section(doc.t("ex_inputs"), "sec:ex:in")
-    sub.flow.append(Table(header, rows_of(doc.graph.tensors["x"], False) + rows_of(doc.graph.tensors["t"], False),
-                          "lrr"))
+    masks = [row for t in doc.graph.tensors.values() if t.role == "mask" for row in rows_of(t, False)]
+    sub.flow.append(Table(header, rows_of(doc.graph.tensors["x"], False) + rows_of(doc.graph.tensors["t"], False)
+                          + masks, "lrr"))
     s.subsections.append(sub)
     sub = Section(doc.t("ex_forward") + " / " + doc.t("ex_backward"), "sec:ex:pass")
     for lg in doc.graph.layers:

@@ -22,7 +22,8 @@ from derive.document.texprint import decimal
 from derive.network.graph import Graph, Tensor
 
 # a kind's node or parameter (spec name, without the layer number) -> its textbook symbol
-NODE_SYMBOLS = {"mu": r"\mu", "var": r"\sigma^{2}", "xhat": r"\hat{x}", "gamma": r"\gamma", "beta": r"\beta"}
+NODE_SYMBOLS = {"mu": r"\mu", "var": r"\sigma^{2}", "xhat": r"\hat{x}", "gamma": r"\gamma", "beta": r"\beta",
+                "mask": "r"}  # r: dropout's scaled mask (Srivastava et al.)
 LAYERED = {"u": "u", "y": "y", "W": "w", "b": "b"}  # always with their layer, as in the notes
 GREEK = {"alpha", "beta", "gamma", "delta", "epsilon", "zeta", "eta", "theta", "iota", "kappa", "lambda", "mu",
          "nu", "xi", "pi", "rho", "sigma", "tau", "phi", "chi", "psi", "omega"}

@@ -92,4 +92,4 @@ def kind_names() -> tuple[str, ...]:
 
 
 # the built-in kinds register themselves on import
-from derive.network.kinds import add, batch_norm, conv, custom, dense, flatten, layer_norm, pool  # noqa: F401
+from derive.network.kinds import add, batch_norm, conv, custom, dense, dropout, flatten, layer_norm, pool  # noqa: F401
