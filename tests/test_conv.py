@@ -366,3 +366,36 @@ def test_random_image_nets(text, seed):
     assert proof.ok, proof.summary()
     _, _, module = build(text)
     check_module_against_references(spec, module, seed)
+
+
+# ---------------------------------------------------------------- the document
+
+def test_closed_form_is_proven_for_every_convolution():
+    for name in ("cnn", "signal", "strided"):
+        spec = parse_spec(SPECS[name], "test.toml")
+        proof = prove_graph(backward(Graph(spec)))
+        convs = [l for l, lay in enumerate(spec.layers, 1) if lay.kind.kind.startswith("conv")]
+        assert proof.closed_form_layers == convs, (name, proof.summary())
+
+
+@pytest.mark.parametrize("lang", ["en", "ko"])
+def test_document_of_an_image_net(lang):
+    """A section per kind with its index map, the flipped-kernel closed form, the dilated map, a worked example on
+    a small image; the PDF compiles (in CI always, elsewhere where TeX is installed)."""
+    from test_graph_document import HAVE_TEX, pdf_text
+
+    from derive.document.graph import render_graph_tex
+
+    text = HEAD.format(inputs="[1, 5, 5]", loss="mse", reduction="mean") \
+        + layer("conv2d", channels=2, kernel=[3, 1], stride=2, padding=1, activation='"tanh"') \
+        + layer("flatten") + layer(units=2, activation='"identity"')
+    spec = parse_spec(text, "test.toml")
+    derivation = backward(Graph(spec))
+    source = render_graph_tex(derivation, prove_graph(derivation), lang=lang, example=True)
+    assert "cell, dashed" in source and "fill=blue!8" in source  # the index map, its padding drawn dashed
+    assert "A_{1} + 1 - a'" in source  # the flipped kernel
+    assert r"\mid" in source  # the stride's divisibility: the dilated map
+    assert r"x_{1,1,1,1}" in source  # the worked example's elements
+    if HAVE_TEX:
+        text = pdf_text(source)
+        assert ("flipped kernel" if lang == "en" else "뒤집은 커널") in text

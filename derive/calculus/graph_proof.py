@@ -21,7 +21,7 @@ from sympy.logic.boolalg import Boolean
 
 from derive.calculus.backward import GraphDerivation, gradient_base, head_gradient
 from derive.network import indices as ix
-from derive.network.graph import Graph, LayerBuilder, Tensor
+from derive.network.graph import Graph, Tensor
 from derive.spec import catalog
 
 DIGITS = 40
@@ -35,7 +35,7 @@ class GraphProof:
     sizes: dict  # size symbol -> number, N included
     checked: int  # elements compared
     worst: float  # largest relative difference
-    closed_form_layers: list[int] = field(default_factory=list)  # norm layers whose closed form was confirmed
+    closed_form_layers: list[int] = field(default_factory=list)  # layers whose closed form was confirmed
     failures: list[str] = field(default_factory=list)
 
     @property
@@ -223,19 +223,19 @@ class Instance:
             env[base[element.indices]] = self.number(formula, index, env)
 
     def closed_form_holds(self, derivation: GraphDerivation, lg) -> bool:
-        """The input gradient a norm layer's nodes hand down (mean, variance and normalised value together)
-        equals the textbook closed form in g = ∂J/∂x̂, at the point."""
+        """The input gradient a layer's nodes hand down (a norm layer's mean, variance and normalised value
+        together) equals the kind's textbook closed form in g = ∂J/∂(its node `closed_in`), at the point."""
         env = dict(self.values)
-        xhat = self.graph.tensors[f"xhat{lg.l}"]
-        g = gradient_base(xhat.name)
-        for element in (e for e, _ in self.elements_at(xhat)):  # any upstream gradient will do: the identity is in g
+        node = self.graph.tensors[f"{lg.kind.closed_in}{lg.l}"]
+        g = gradient_base(node.name)
+        for element in (e for e, _ in self.elements_at(node)):  # any upstream gradient will do: the identity is in g
             env[g[element.indices]] = sp.Float(random.Random(str(element)).uniform(-1, 1), DIGITS)
-        for name in (f"var{lg.l}", f"mu{lg.l}"):
+        between = lg.nodes[: lg.nodes.index(node)]  # the nodes g reaches the input through (σ², μ)
+        for name in (t.name for t in reversed(between) if t.name in derivation.gradients):
             self.evaluate_gradient(self.graph.tensors[name], derivation.gradients[name].expr, env)
         target = self.graph.tensors[lg.inputs[0]]
         ours = sp.Add(*(c.result for c in derivation.gradients[target.name].contributions if c.source.layer == lg.l))
-        builder = LayerBuilder(self.graph, lg, target.shape[-1], target.shape[-1])
-        textbook = lg.kind.textbook_input_gradient(builder, g)
+        textbook = lg.kind.textbook_input_gradient(self.graph.builder(lg), g)
         for _, index in self.elements_at(target):
             a, b = self.number(ours, index, env), self.number(textbook, index, env)
             if not abs(a - b) / (1 + abs(b)) < TOLERANCE:

@@ -124,6 +124,17 @@ class Plot:
 
 
 @dataclass
+class IndexMap:
+    """A window's index map along one dimension: input cells (x, label, padding?), output cells (x, label) and
+    the links (output, input) of each output to the inputs its window reads."""
+
+    inputs: list[tuple[float, str, bool]]
+    outputs: list[tuple[float, str]]
+    links: list[tuple[int, int]]
+    kind: str = "index_map"
+
+
+@dataclass
 class Section:
     title: str
     label: str

@@ -10,7 +10,8 @@ from derive.calculus.backward import GraphDerivation
 
 def _is_size(symbol: sp.Symbol) -> bool:
     """A size (d_3, H_1, N), not an index letter (p, a)."""
-    return not (len(symbol.name) == 1 and symbol.name.islower())
+    name = symbol.name.rstrip("'")
+    return not (len(name) == 1 and name.islower())
 
 
 def guard_parts(condition: sp.Basic) -> list[tuple]:

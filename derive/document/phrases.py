@@ -424,6 +424,21 @@ GRAPH_EN: dict = {
                        "module uses running statistics instead (momentum %(momentum)s, unbiased running variance).",
     "kind_custom": "A custom layer, the spec's own formula \\texttt{%(formula)s} with the parameters %(params)s. "
                    "Its backward pass is derived like that of every other kind.",
+    "kind_conv": "A convolution (cross-correlation, as PyTorch's) with %(channels)s output channels, kernel %(size)s, "
+                 "stride %(stride)s and zero padding %(pad)s. Each output position $p$ reads the inputs "
+                 "$s(p-1) + a - \\mathrm{pad}$, $a = 1, \\dots, A$; a read that falls in the padding is 0, the range "
+                 "guard $[\\cdot]$ of the formula.",
+    "kind_avgpool": "Average pooling over windows %(size)s with stride %(stride)s, channel by channel: the gradient "
+                    "spreads each output's evenly over its window.",
+    "kind_maxpool": "Max pooling over windows %(size)s with stride %(stride)s, channel by channel. The selection "
+                    "$m$ (1 at each window's first arg max, row-major on ties) is a node of its own; it is piecewise "
+                    "constant, so no gradient flows through it, and the gradient goes to the arg max.",
+    "kind_flatten": "Flatten: the channels and positions as one feature vector, channel-major (as "
+                    "\\texttt{torch.flatten}), written as a Kronecker delta of the row-major position.",
+    "kind_dropout": "Inverted dropout with $p = %(p)s$: the input times a scaled mask $r = m/(1 - p)$, "
+                    "$m \\sim \\mathrm{Bernoulli}(1 - p)$ drawn per call in training; $r = 1$ in inference. The mask "
+                    "is data, not differentiated.",
+    "index_map": "The index map along the first position (padding dashed): each output reads the inputs of its window.",
     "kind_other": "A layer of kind \\texttt{%(kind)s}.",
     "start_output": "This is the output layer: its gradient starts from the loss, by the rules of the notes, for "
                     "one sample.",
@@ -447,7 +462,12 @@ GRAPH_EN: dict = {
     "step_strided": "$%(delta)s$: $%(index)s = %(value)s$ (dilated map)",
     "step_merge": "$%(delta)s$ kept",
     "step_guard": ", where $%(guard)s$",
-    "closed_intro": "Added, the paths through $\\hat x$, $\\sigma^2$ and $\\mu$ give the gradient handed to the input. "
+    "closed_intro_u": "Solving the affine index map made the gradient handed to the input a correlation of "
+                      "$\\partial J/\\partial u$ with the kernel. Counting the kernel's offsets the other way "
+                      "($a' = A + 1 - a$) and writing $g_{%(idx)s} = \\frac{\\partial J}{\\partial %(node)s}$, "
+                      "it is the textbook's full correlation with the flipped kernel: $g$ dilated by the stride "
+                      "(a stride $s$ reads every $s$-th position), zero-padded by $A - 1 - \\mathrm{pad}$",
+    "closed_intro_xhat": "Added, the paths through $\\hat x$, $\\sigma^2$ and $\\mu$ give the gradient handed to the input. "
                     "With $g_{%(idx)s} = \\frac{\\partial J}{\\partial \\hat x_{%(idx)s}}$ it is the textbook closed "
                     "form",
     "closed_g": "where",
@@ -581,6 +601,19 @@ GRAPH_KO: dict = {
                        "의존한다. 추론 때는 이동 통계(모멘텀 %(momentum)s, 불편 이동 분산)를 대신 쓴다.",
     "kind_custom": "사용자 정의 층: 스펙의 식 \\texttt{%(formula)s}, 파라미터 %(params)s. 역전파는 다른 모든 "
                    "종류와 같은 방법으로 유도한다.",
+    "kind_conv": "출력 채널 %(channels)s개, 커널 %(size)s, 보폭 %(stride)s, 0 채움(padding) %(pad)s인 합성곱"
+                 "(PyTorch와 같은 상호상관). 출력 위치 $p$는 입력 $s(p-1) + a - \\mathrm{pad}$, "
+                 "$a = 1, \\dots, A$를 읽는다. 채움 영역에 떨어지는 값은 0이며, 식의 범위 조건 $[\\cdot]$이 이를 나타낸다.",
+    "kind_avgpool": "채널마다 %(size)s 창, 보폭 %(stride)s의 평균 풀링: 기울기는 각 출력의 기울기를 창 전체에 고르게 나눈다.",
+    "kind_maxpool": "채널마다 %(size)s 창, 보폭 %(stride)s의 최대 풀링. 선택 $m$(각 창의 첫 번째 최댓값 위치에서 1, "
+                    "같으면 행 우선 순서로 앞선 것)은 별도의 노드이며 구간별 상수라 기울기가 흐르지 않으므로, 기울기는 "
+                    "최댓값 위치로 간다.",
+    "kind_flatten": "평탄화: 채널과 위치를 채널 우선(\\texttt{torch.flatten}과 같이) 하나의 특성 벡터로 만든다. "
+                    "행 우선 위치의 크로네커 델타로 쓴다.",
+    "kind_dropout": "$p = %(p)s$인 역 드롭아웃: 입력에 크기를 맞춘 마스크 $r = m/(1 - p)$를 곱한다. "
+                    "$m \\sim \\mathrm{Bernoulli}(1 - p)$는 학습 때 호출마다 뽑고, 추론 때는 $r = 1$이다. 마스크는 "
+                    "데이터이며 미분하지 않는다.",
+    "index_map": "첫 번째 위치 방향의 인덱스 사상(점선은 채움): 각 출력은 자기 창의 입력을 읽는다.",
     "kind_other": "종류 \\texttt{%(kind)s}의 층.",
     "start_output": "출력층이다. 기울기는 손실에서 시작하며, 노트의 규칙을 샘플 하나에 대해 적용한다.",
     "head_loss": "한 샘플의 손실은 출력에 대한 합이고, $%(y)s$에 의존하는 항은 하나뿐이다:",
@@ -603,7 +636,11 @@ GRAPH_KO: dict = {
     "step_strided": "$%(delta)s$: $%(index)s = %(value)s$ (팽창된 맵)",
     "step_merge": "$%(delta)s$ 남김",
     "step_guard": ", 단 $%(guard)s$",
-    "closed_intro": "$\\hat x$, $\\sigma^2$, $\\mu$를 거치는 경로를 더하면 입력으로 전달되는 기울기가 된다. "
+    "closed_intro_u": "아핀 인덱스 사상을 풀면 입력으로 전달되는 기울기는 $\\partial J/\\partial u$와 커널의 "
+                      "상관(correlation)이 된다. 커널의 오프셋을 거꾸로 세고($a' = A + 1 - a$) "
+                      "$g_{%(idx)s} = \\frac{\\partial J}{\\partial %(node)s}$로 쓰면, 교과서의 뒤집은 커널과의 "
+                      "완전 상관이다: $g$를 보폭만큼 팽창시키고($s$칸마다 읽는다) $A - 1 - \\mathrm{pad}$만큼 0으로 채운다",
+    "closed_intro_xhat": "$\\hat x$, $\\sigma^2$, $\\mu$를 거치는 경로를 더하면 입력으로 전달되는 기울기가 된다. "
                     "$g_{%(idx)s} = \\frac{\\partial J}{\\partial \\hat x_{%(idx)s}}$로 쓰면 교과서의 닫힌 형태",
     "closed_g": "여기서",
     "closed_proved": "증명(\\ref{sec:proof}절)에서 그래프로 유도한 기울기가 이 닫힌 형태와 같음을 명시적인 작은 "

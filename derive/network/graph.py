@@ -226,6 +226,13 @@ class Graph:
             y_expr = sp.exp(u[ix.n, ix.k]) / sp.Sum(sp.exp(u[ix.n, ix.r]), (ix.r, 1, dims[0]))
         b.node("y", own, y_expr, "output", dims)
 
+    def builder(self, lg: LayerGraph) -> LayerBuilder:
+        """What the layer's kind saw when its forward pass was built (for its closed forms)."""
+        in_dims = self.tensors[lg.inputs[0]].shape[1:]
+        window = {name: ix.index(f"{name}_{lg.l}") for name in lg.kind.windows()}
+        dims = lg.output.shape[1:]
+        return LayerBuilder(self, lg, in_dims[0], dims[0], in_dims, window, dims)
+
     def sizes_at(self, input_shape: tuple[int, ...], cap: int) -> dict[sp.Symbol, int] | None:
         """Every size symbol's value for a smaller net of the same kinds (input `input_shape`, widths and
         channels at most `cap`, windows as they are), or None where a window would not fit."""

@@ -11,9 +11,9 @@ from __future__ import annotations
 import sympy as sp
 
 from derive.calculus.backward import Gradient, gradient_base
-from derive.document.builder import Equation, Para, Section, escape, number
+from derive.document.builder import Equation, IndexMap, Para, Section, escape, number
 from derive.document.graph.printer import gradient_of
-from derive.network.graph import LayerBuilder, LayerGraph
+from derive.network.graph import LayerGraph
 
 
 def _dense(doc, lg: LayerGraph) -> str:
@@ -34,12 +34,41 @@ def _custom(doc, lg: LayerGraph) -> str:
     return doc.t("kind_custom", formula=escape(lg.kind.forward_text), params=params)
 
 
+def _windowed(doc, lg: LayerGraph) -> str:
+    kind = lg.kind
+    sizes = "\\times".join(map(str, kind.size))
+    pads = ", ".join(f"{a}+{b}" if a != b else str(a) for a, b in kind.padding)
+    key = "kind_conv" if kind.kind.startswith("conv") else "kind_maxpool" if "max" in kind.kind else "kind_avgpool"
+    return doc.t(key, size=f"${sizes}$", stride=", ".join(map(str, kind.stride)), pad=pads,
+                 channels=getattr(kind, "channels", ""))
+
+
+def index_map(graph, lg: LayerGraph, most: int = 24) -> IndexMap | None:
+    """The picture of a window's index map along the first position: which inputs (padding dashed) each output
+    reads; None where the padded input is longer than `most` cells."""
+    kind = lg.kind
+    (left, right), size, stride = kind.padding[0], kind.size[0], kind.stride[0]
+    length = int(sp.sympify(graph.tensors[lg.inputs[0]].shape[2]).xreplace(graph.sizes))
+    padded = left + length + right
+    if padded > most:
+        return None
+    inputs = [(i, "" if not left <= i < left + length else str(i - left + 1), not left <= i < left + length)
+              for i in range(padded)]
+    count = (padded - size) // stride + 1
+    outputs = [(stride * p + (size - 1) / 2, str(p + 1)) for p in range(count)]
+    links = [(p, stride * p + a) for p in range(count) for a in range(size)]
+    return IndexMap(inputs, outputs, links)
+
+
 INTRODUCTIONS = {
     "dense": _dense,
     "add": _add,
     "layer_norm": lambda doc, lg: doc.t("kind_layer_norm"),
     "batch_norm": _batch_norm,
     "custom": _custom,
+    **{name: _windowed for name in ("conv1d", "conv2d", "avgpool1d", "avgpool2d", "maxpool1d", "maxpool2d")},
+    "flatten": lambda doc, lg: doc.t("kind_flatten"),
+    "dropout": lambda doc, lg: doc.t("kind_dropout", p=number(lg.kind.p)),
 }
 
 
@@ -63,6 +92,9 @@ class LayerSection:
         s.flow.append(Para(intro(doc, lg)))
         forward = Section(doc.t("sub_forward"), "")
         forward.flow.append(Equation(doc.forward_lines(lg)))
+        picture = index_map(self.graph, lg) if hasattr(lg.kind, "padding") else None
+        if picture is not None:
+            forward.flow += [Para(doc.t("index_map")), picture]
         s.subsections.append(forward)
         s.subsections.append(self.backward())
         if lg.params:
@@ -117,7 +149,7 @@ class LayerSection:
         flow[-1].label = label
         return flow
 
-    # -- the closed form of a norm layer -----------------------------------------------------------
+    # -- the closed form (a norm layer's, a convolution's flipped-kernel correlation) ------------------
     def closed_form(self) -> Section | None:
         lg, doc = self.lg, self.doc
         textbook = getattr(lg.kind, "textbook_input_gradient", None)
@@ -125,22 +157,22 @@ class LayerSection:
             return None
         target = self.graph.tensors[lg.inputs[0]]
         g = sp.IndexedBase("g")
-        builder = LayerBuilder(self.graph, lg, target.shape[-1], target.shape[-1])
-        formula = textbook(builder, g)
-        xhat = self.graph.tensors[f"xhat{lg.l}"]
+        formula = textbook(self.graph.builder(lg), g)
+        node = self.graph.tensors[f"{lg.kind.closed_in}{lg.l}"]
         s = Section(doc.t("sub_closed"), f"sec:layer{lg.l}:closed")
         mine = sp.Add(*(c.result for c in self.d.gradients[target.name].contributions if c.source.layer == lg.l))
         lhs = gradient_of(self.p, target)
         if len([c for c in self.d.gradients[target.name].contributions if c.source.layer == lg.l]) > 1:
             lhs = r"\left.%s\right|_{(%d)}" % (lhs, lg.l)
-        idx = "".join(self.p.doprint(i) for i in xhat.indices)
-        s.flow.append(Para(doc.t("closed_intro", idx=idx)))
+        idx = "".join(self.p.doprint(i) for i in node.indices)
+        s.flow.append(Para(doc.t(f"closed_intro_{lg.kind.closed_in}", idx=idx, node=self.p.doprint(node.element))))
         s.flow.append(Equation([(lhs, self.p.doprint(mine), ""), ("", self.p.doprint(formula), "")],
                                f"eq:closed{lg.l}"))
         s.flow.append(Para(doc.t("closed_g")))
-        dxhat = gradient_base(xhat.name)[xhat.indices]
-        s.flow.append(Equation([(self.p.doprint(g[xhat.indices]), self.p.doprint(dxhat), ""),
-                                ("", self.p.doprint(self.d.gradients[xhat.name].expr), "")]))
+        gradient = gradient_base(node.name)[node.indices]
+        s.flow.append(Equation([(self.p.doprint(g[node.indices]), self.p.doprint(gradient), "")] +
+                               ([("", self.p.doprint(self.d.gradients[node.name].expr), "")]
+                                if node.name in self.d.gradients and node is not lg.pre else [])))
         proof = doc.proof
         if proof is None:
             s.flow.append(Para(doc.t("closed_unchecked")))

@@ -132,7 +132,8 @@ class StepPrinter:
         return self.t(f"step_{step.rule}", delta=p.doprint(step.delta), index=p.doprint(step.index)
                       if step.index is not None else "", value=p.doprint(step.value) if step.value is not None else "",
                       guard=p.doprint(step.guard) if step.guard is not None else "") + (
-            self.t("step_guard", guard=p.doprint(step.guard)) if step.guard is not None else "")
+            self.t("step_guard", guard=p.doprint(step.guard)) if step.guard is not None and step.rule != "strided"
+            else "")  # a stride's guard is long, and the formula beside it shows it
 
     def _print_Step(self, step: deltas.Step) -> list:
         return [Equation([("", self.p.doprint(step.after), note(self.step_note(step, self.p)))])]

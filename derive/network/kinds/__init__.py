@@ -45,6 +45,7 @@ class Kind:
     units_key: ClassVar[bool] = False  # takes `units` (its width); otherwise the width is its input's
     couples_samples: ClassVar[bool] = False  # its forward pass sums over the batch (batch norm)
     title: ClassVar[dict[str, str]] = {}  # its name in the document, per language
+    closed_in: ClassVar[str] = ""  # a kind with `textbook_input_gradient(b, g)`: the node g = ∂J/∂(it) is of
     rank: ClassVar[int | None] = 1  # what it reads per sample: 1 features, 2 a signal [C, L], 3 an image [C, H, W]
     #                                 (None: any shape)
 

@@ -23,6 +23,7 @@ class BatchNorm(Kind):
     affine: bool = True
 
     couples_samples = True
+    closed_in = "xhat"
     title: ClassVar[dict[str, str]] = {"en": "Batch normalisation", "ko": "배치 정규화"}
 
     def params(self):

@@ -42,6 +42,10 @@ def window_problem(positions, sizes, strides, pads) -> tuple[str, str] | None:
     return None
 
 
+PRIMED = (ix.index("a'"), ix.index("b'"))  # a window's offsets counted the other way (the flipped kernel), or
+#                                          running over the window beside a chosen one (max pooling)
+
+
 class Windowed(Kind):
     """A kind that slides a window over the positions of a signal or image (convolution, pooling)."""
 
@@ -120,6 +124,28 @@ class Conv(Windowed):
     def params(self):
         weights = Param("W", ("out", "in", *"AB"[: self.spatial]), init="by_activation")
         return (weights, Param("b", ("out",), init="zeros")) if self.bias else (weights,)
+
+    closed_in = "u"
+
+    def textbook_input_gradient(self, b, g):
+        """The closed form the proof compares with: the full correlation of g = ∂J/∂u, dilated by the stride and
+        zero-padded by A - 1 - pad, with the kernel flipped:
+            ∂J/∂x_{n,k,p} = Σ_r Σ_a' w_{r,k,A+1-a'} G_{n,r,p+a'-1},  G_{m} = g_{(m - A + pad - 1)/s + 1 + ...}
+        (G is g at every s-th position from A - pad on, 0 elsewhere)."""
+        flipped, reads, inside = [], [], []
+        for p, a, size, stride, (left, _), length in zip(ix.POSITIONS, PRIMED, (b.window[n] for n in "AB"[: self.spatial]),
+                                                          self.stride, self.padding, b.out_dims[1:]):
+            flipped.append(size + 1 - a)
+            dilated = p + a - size + left  # the position in the dilated map, 1 at g's first element
+            read = (dilated - 1) / stride + 1
+            reads.append(read)
+            inside += [sp.Le(1, read), sp.Le(read, length)]
+            if stride > 1:
+                inside.append(sp.Eq(sp.Mod(dilated - 1, stride), 0))
+        primed = PRIMED[: self.spatial]
+        body = sp.Piecewise((b.param("W")[(b.r, b.k, *flipped)] * g[(b.n, b.r, *reads)], sp.And(*inside)), (0, True))
+        offsets = [(a, 1, b.window[n]) for a, n in zip(primed, "AB")]
+        return sp.Sum(body, *reversed(offsets), (b.r, 1, b.width))  # printed as r, a', b' from the outside
 
     def forward(self, b):
         total = sp.Sum(b.param("W")[(b.k, b.j, *self.offsets)] * self.window_element(b, b.j),

@@ -19,6 +19,7 @@ class LayerNorm(Kind):
     eps: float = 1e-5
     affine: bool = True
 
+    closed_in = "xhat"
     title: ClassVar[dict[str, str]] = {"en": "Layer normalisation", "ko": "층 정규화"}
 
     def params(self):

@@ -19,7 +19,7 @@ import sympy as sp
 
 from derive.network import indices as ix
 from derive.network.kinds import register
-from derive.network.kinds.conv import Windowed, read_sizes, window_problem
+from derive.network.kinds.conv import PRIMED, Windowed, read_sizes, window_problem
 
 
 @dataclass(frozen=True)
@@ -91,9 +91,6 @@ class FirstMax(sp.Function):
             conditions.append(relation(mine, theirs, evaluate=False))
         return sp.Piecewise((1, sp.And(*conditions, evaluate=False)), (0, True), evaluate=False) if conditions \
             else sp.Integer(1)
-
-
-PRIMED = (ix.index("a'"), ix.index("b'"))  # a window's offsets, running over it beside the chosen one
 
 
 class MaximumPool(Pool):
