@@ -15,7 +15,8 @@ from hypothesis import assume, given
 from hypothesis import strategies as st
 from test_graph_codegen import ACTIVATIONS, EXPENSIVE, HEAD, NumpyOps, TorchOps, build, layer, reference_loss
 
-from codegen.gradcheck import check_module
+from codegen.gradcheck import check_module, load_module
+from codegen.render import generate
 from derive.calculus.backward import backward, gradient_base
 from derive.calculus.graph_proof import Instance, prove_graph
 from derive.errors import SpecError
@@ -399,3 +400,17 @@ def test_document_of_an_image_net(lang):
     if HAVE_TEX:
         text = pdf_text(source)
         assert ("flipped kernel" if lang == "en" else "뒤집은 커널") in text
+
+
+@pytest.mark.parametrize("name", ["maxpool", "dropout", "signal"])
+def test_float32_stays_float32(name, tmp_path):
+    spec = parse_spec(SPECS[name], "t.toml")
+    path = tmp_path / "conv32.py"
+    path.write_text(generate(spec, "float32"), encoding="utf-8")
+    module = load_module(path)
+    params, X, T = problem(spec, module)
+    params = {k: v.astype(np.float32) for k, v in params.items()}
+    rng = {"rng": np.random.default_rng(0)} if name == "dropout" else {}
+    _, grads = module.loss_and_gradients(params, X.astype(np.float32), T.astype(np.float32), **rng)
+    assert module.forward(params, X, **rng).dtype == np.float32
+    assert all(g.dtype == np.float32 for g in grads.values())
