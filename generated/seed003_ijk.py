@@ -347,7 +347,8 @@ def loss_and_gradients(params, X, T):
 
 def _update_state(state, cache, n):
     """Batch norm's running statistics after a training batch of n samples: r <- (1 - momentum) r +
-    momentum s, with the unbiased batch variance (n / (n - 1)) for the variance, as PyTorch does."""
+    momentum s, with the unbiased batch variance (n / (n - 1), n counting a channel's positions too) for the
+    variance, as PyTorch does."""
 
 
 # (9) The update rules. Opt(lr=...).step(params, grads) updates params in place from grads (same keys).

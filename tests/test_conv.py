@@ -65,6 +65,13 @@ def reference_forward(spec, params, X, rng=None, masks=None):
             u = y.reshape(y.shape[0], -1)
         elif kind.kind == "add":
             u = sum(ins[1:], ins[0])
+        elif kind.kind == "batch_norm":
+            axes = (0, *range(2, y.ndim))
+            mu, var = y.mean(axis=axes, keepdims=True), y.var(axis=axes, keepdims=True)
+            shape = (1, -1, *(1,) * (y.ndim - 2))
+            u = (y - mu) / np.sqrt(var + kind.eps)
+            if kind.affine:
+                u = u * params[f"gamma{l}"].reshape(shape) + params[f"beta{l}"].reshape(shape)
         elif kind.kind == "dropout":
             mask = np.ones(y.shape) if rng is None else (rng.random(y.shape) >= kind.p) / (1 - kind.p)
             if masks is not None:
@@ -105,6 +112,9 @@ def torch_forward(spec, params, X, masks=()):
             u = torch.flatten(y, 1)
         elif kind.kind == "dropout":
             u = y * torch.tensor(masks.pop(0)) if masks else y
+        elif kind.kind == "batch_norm":
+            u = F.batch_norm(y, None, None, params.get(f"gamma{l}"), params.get(f"beta{l}"), training=True,
+                             eps=kind.eps)
         elif kind.kind == "add":
             u = sum(ins[1:], ins[0])
         else:
@@ -186,7 +196,14 @@ MAXPOOL = HEAD.format(inputs="[2, 4, 4]", loss="cross_entropy", reduction="mean"
 DROPOUT = HEAD.format(inputs="[1, 4, 4]", loss="cross_entropy", reduction="mean") \
     + layer("conv2d", channels=2, kernel=3, activation='"relu"') + layer("dropout", p=0.25) + layer("flatten") \
     + layer(units=3, activation='"tanh"') + layer("dropout", p=0.5) + layer(units=2, activation='"softmax"')
-SPECS = {"cnn": CNN, "signal": SIGNAL, "strided": STRIDED, "maxpool": MAXPOOL, "dropout": DROPOUT}
+BATCH_NORM = HEAD.format(inputs="[1, 4, 4]", loss="cross_entropy", reduction="mean") \
+    + layer("conv2d", channels=2, kernel=3, padding=1, bias="false") + layer("batch_norm", activation='"relu"') \
+    + layer("maxpool2d", size=2) + layer("flatten") + layer(units=2, activation='"softmax"')
+BATCH_NORM_1D = HEAD.format(inputs="[2, 5]", loss="mse", reduction="sum") \
+    + layer("conv1d", channels=3, kernel=2, activation='"tanh"') + layer("batch_norm", affine="false") \
+    + layer("flatten") + layer(units=2, activation='"identity"')
+SPECS = {"cnn": CNN, "signal": SIGNAL, "strided": STRIDED, "maxpool": MAXPOOL, "dropout": DROPOUT,
+         "batch_norm2d": BATCH_NORM, "batch_norm1d": BATCH_NORM_1D}
 
 
 @pytest.mark.parametrize("name", sorted(SPECS))
@@ -267,6 +284,26 @@ def test_dropout_masks_come_from_the_generator():
     assert history[-1] < history[0]
 
 
+def test_batch_norm_of_an_image_keeps_pytorchs_running_statistics():
+    """BatchNorm2d: per channel over the batch and the positions; the running variance unbiased over N·H·W."""
+    spec, _, module = build(BATCH_NORM)
+    params, X, T = problem(spec, module)
+    state = module.init_state()
+    module.fit(params, X, T, epochs=1, batch_size=len(X), optimizer=module.SGD(lr=0.0), state=state, shuffle=False)
+    if torch is not None:
+        bn = torch.nn.BatchNorm2d(2, momentum=0.1, dtype=torch.float64)
+        conv = torch.nn.functional.conv2d(torch.tensor(X), torch.tensor(params["W1"]), padding=1)
+        bn.train()(conv)
+        np.testing.assert_allclose(state["mean2"], bn.running_mean.numpy(), rtol=1e-10)
+        np.testing.assert_allclose(state["var2"], bn.running_var.numpy(), rtol=1e-10)
+        bn.eval()
+        want = torch.nn.functional.max_pool2d(torch.relu(bn(conv) * torch.tensor(params["gamma2"]).reshape(1, -1, 1, 1)
+                                                         + torch.tensor(params["beta2"]).reshape(1, -1, 1, 1)), 2)
+        logits = torch.flatten(want, 1) @ torch.tensor(params["W5"]) + torch.tensor(params["b5"])
+        np.testing.assert_allclose(module.predict(params, X, state), torch.softmax(logits, 1).detach().numpy(),
+                                   rtol=1e-9)
+
+
 def test_weights_in_pytorch_layout():
     _, _, module = build(CNN)
     params = module.init_params(0)
@@ -327,8 +364,11 @@ def image_nets(draw):
     previous, length = "x", side
     for l in range(1, draw(st.integers(1, 3)) + 1):
         name = f"l{l}"
-        choice = draw(st.sampled_from(["conv", "conv", "pool", "skip", "dropout"] if length >= 2 else ["conv"]))
-        if choice == "dropout":
+        choice = draw(st.sampled_from(["conv", "conv", "pool", "skip", "dropout", "batch_norm"] if length >= 2
+                                      else ["conv"]))
+        if choice == "batch_norm":
+            text += layer("batch_norm", name=f'"{name}"', affine=draw(st.sampled_from(["true", "false"])))
+        elif choice == "dropout":
             text += layer("dropout", name=f'"{name}"', p=draw(st.sampled_from([0.2, 0.5])))
         elif choice == "pool":
             size = 2

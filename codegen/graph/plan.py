@@ -79,6 +79,7 @@ class StateStat:
     size: int
     momentum: float
     variance: bool
+    positions: int = 1  # the positions per sample it also runs over (a signal's or image's channels)
 
 
 @dataclass
@@ -493,8 +494,9 @@ class GraphPlanner:
             for node in lg.nodes:
                 if node.what in ("mean", "variance"):
                     key = f"{'mean' if node.what == 'mean' else 'var'}{lg.l}"
+                    positions = int(np.prod([int(n) for n in self._shape(self.graph.tensors[lg.inputs[0]])[2:]]))
                     found.append(StateStat(key, self.arrays[node.name].name, int(self._shape(node)[0]),
-                                           float(lg.kind.momentum), node.what == "variance"))
+                                           float(lg.kind.momentum), node.what == "variance", positions))
         return found
 
     def plan(self) -> GraphPlan:
