@@ -73,7 +73,7 @@ class Gather:
         the target is its reshape. Returns (that formula, the array it fills), or None where nothing tiles."""
         axes, shape = list(target.axes), list(target.shape)
         summed = {s: hi for e in expr.atoms(sp.Sum) for s, _, hi in e.limits}
-        mapping, box = {}, {}
+        mapping, box, inners = {}, {}, set()
         for h in target.axes:
             size = ranges.get(h)
             steps = {sp.fraction(i.coeff(h))[1] for e in expr.atoms(sp.Indexed) for i in e.indices
@@ -92,9 +92,9 @@ class Gather:
             axes[at:at + 1] = [outer, inner]
             shape[at:at + 1] = [sp.Integer(size // int(step)), step]
             box.update({outer: (sp.Integer(1), sp.Integer(size // int(step))), inner: (sp.Integer(1), step)})
+            inners.add(inner)
         if not mapping:
             return None
-        inners = {s for s in box if s.name.endswith("_i")}
 
         def as_delta(e: sp.Piecewise) -> sp.Expr:  # [s | h'' - a] with h'', a in 1..s: [a = h'']
             (value, condition), rest = e.args
@@ -104,7 +104,7 @@ class Gather:
                     rest_of = part.lhs.args[0]
                     pair = [s for s in rest_of.free_symbols if s in inners or s in summed]
                     if len(pair) == 2 and sp.expand(rest_of - sum(rest_of.coeff(s) * s for s in pair)) % \
-                            part.lhs.args[1] == 0 and sorted(abs(rest_of.coeff(s)) for s in pair) == [1, 1]:
+                            part.lhs.args[1] == 0 and sorted(rest_of.coeff(s) for s in pair) == [-1, 1]:
                         deltas_found.append(sp.KroneckerDelta(*pair))
                         continue
                 kept.append(part)
