@@ -9,7 +9,7 @@ EXAMPLES := $(wildcard examples/*.toml)
 $(VENV)/.installed: pyproject.toml
 	python3 -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e '.[test,demo]'
+	$(PY) -m pip install -q -e '.[test,demo,torch]'
 	touch $@
 
 tex:

@@ -357,49 +357,61 @@ def stabilize(expr: sp.Expr) -> sp.Expr:
 
 
 class ArrayPrinter(NumPyPrinter):
-    """NumPy source over whole arrays, with `import numpy as np` and infix comparisons."""
+    """NumPy source over whole arrays, with `import numpy as np` and infix comparisons. `ns` names the array
+    module in the printed code; `helper` prints a call of one of the module's helpers (a subclass for another
+    array library changes both)."""
 
-    def __init__(self, settings=None):
+    language_name = "NumPy"
+    ns = "np"
+
+    def __init__(self, settings=None, views: dict[sp.Symbol, str] | None = None):
         super().__init__({"fully_qualified_modules": True, **(settings or {})})
+        self.views = views or {}  # symbols printed as given: array uses as aligned views (MU2[:, None])
+
+    def _print_Symbol(self, expr):
+        return self.views.get(expr) or super()._print_Symbol(expr)
 
     def _module_format(self, fqn, register=True):
         if fqn.startswith("numpy."):
-            fqn = "np." + fqn[len("numpy."):]
+            fqn = self.ns + "." + fqn[len("numpy."):]
         return super()._module_format(fqn, register)
+
+    def helper(self, name: str, *args) -> str:
+        return f"{name}({', '.join(self._print(a) for a in args)})"
 
     def _print_Pow(self, expr, rational=False):
         # the arrays are floating point, so 1/U and U**(-2), not NumPyPrinter's U**(-1.0) (a slower np.power)
         return self._hprint_Pow(expr, rational=rational, sqrt=self._module + ".sqrt")
 
     def _print_Sigmoid(self, expr):
-        return f"_sigmoid({self._print(expr.args[0])})"
+        return self.helper("_sigmoid", expr.args[0])
 
     def _print_erf(self, expr):
-        return f"_erf({self._print(expr.args[0])})"
+        return self.helper("_erf", expr.args[0])
 
     def _print_erfc(self, expr):
-        return f"_erfc({self._print(expr.args[0])})"
+        return self.helper("_erfc", expr.args[0])
 
     def _print_Erfc(self, expr):
-        return f"_erfc({self._print(expr.args[0])})"
+        return self.helper("_erfc", expr.args[0])
 
     def _print_Mask(self, expr):
         return self._print(expr.args[0])
 
     def _print_logaddexp(self, expr):
-        return f"np.logaddexp({self._print(expr.args[0])}, {self._print(expr.args[1])})"
+        return f"{self.ns}.logaddexp({self._print(expr.args[0])}, {self._print(expr.args[1])})"
 
     def _print_log1p(self, expr):
-        return f"np.log1p({self._print(expr.args[0])})"
+        return f"{self.ns}.log1p({self._print(expr.args[0])})"
 
     def _print_expm1(self, expr):
-        return f"np.expm1({self._print(expr.args[0])})"
+        return f"{self.ns}.expm1({self._print(expr.args[0])})"
 
     def _print_Max(self, expr):
         if len(expr.args) != 2:
             return super()._print_Max(expr)
         a, b = sorted(expr.args, key=lambda e: e.is_number)  # the array first: np.maximum(U, 0)
-        return f"np.maximum({self._print(a)}, {self._print(b)})"
+        return f"{self.ns}.maximum({self._print(a)}, {self._print(b)})"
 
     def _print_Piecewise(self, expr):
         *branches, (last, cond) = expr.args
@@ -410,7 +422,7 @@ class ArrayPrinter(NumPyPrinter):
             cond = self._print(condition)
             if isinstance(condition, sp.core.relational.Relational) and cond.startswith("("):
                 cond = cond[1:-1]  # np.where(Y > 0, ...), not np.where((Y > 0), ...)
-            text = f"np.where({cond}, {self._branch(value)}, {text})"
+            text = f"{self.ns}.where({cond}, {self._branch(value)}, {text})"
         return text
 
     def _branch(self, value):
@@ -440,29 +452,31 @@ def numeric_constants(expr: sp.Expr) -> sp.Expr:
     )
 
 
-def print_array(expr: sp.Expr) -> str:
-    """NumPy source of an elementwise expression over the arrays its symbols name."""
+def print_array(expr: sp.Expr, printer: ArrayPrinter = _PRINTER) -> str:
+    """NumPy source (or another array library's, by `printer`) of an elementwise expression over the arrays its
+    symbols name."""
     if isinstance(expr, Mask):  # alone, not as a factor: give numbers, not booleans
         expr = sp.Piecewise((1, expr.args[0]), (0, True))
-    return _doprint(expr)
+    return _doprint(expr, printer)
 
 
-def _doprint(expr: sp.Expr) -> str:
+def _doprint(expr: sp.Expr, printer: ArrayPrinter = _PRINTER) -> str:
     try:
-        return _PRINTER.doprint(numeric_constants(expr))
+        return printer.doprint(numeric_constants(expr))
     except PrintMethodNotImplementedError as exc:
         kind = str(exc).splitlines()[0].rsplit(":", 1)[-1].strip()
-        raise UnprintableError(f"no NumPy form for {kind} in {sp.sstr(expr)[:120]}") from None
+        raise UnprintableError(f"no {printer.language_name} form for {kind} in {sp.sstr(expr)[:120]}") from None
 
 
-def print_lines(expr: sp.Expr, target: str, temp_prefix: str, op: str = "=") -> list[str]:
+def print_lines(expr: sp.Expr, target: str, temp_prefix: str, op: str = "=",
+                printer: ArrayPrinter = _PRINTER) -> list[str]:
     """`target = expr` (or `target *= expr`) as NumPy lines, common subexpressions first (sympy.cse)."""
     temps = sp.numbered_symbols(temp_prefix, real=True)
     # constants as floats first: cse would name exp(-1) or pi as a temporary of its own
     replacements, (reduced,) = sp.cse([numeric_constants(expr)], symbols=temps, optimizations="basic")
-    lines = [f"{name} = {print_array(value)}" for name, value in replacements]
+    lines = [f"{name} = {print_array(value, printer)}" for name, value in replacements]
     # a boolean mask may stand alone only as the factor of an in-place product: G *= (Y > 0)
-    lines.append(f"{target} {op} {_doprint(reduced) if op == '*=' else print_array(reduced)}")
+    lines.append(f"{target} {op} {_doprint(reduced, printer) if op == '*=' else print_array(reduced, printer)}")
     return lines
 
 

@@ -32,10 +32,15 @@ def _environment() -> jinja2.Environment:
     )
     env.filters["pyrepr"] = repr
     env.filters["docstring"] = docstring_text
+    env.filters["torch_param"] = lambda key: f"self.{key}"
     return env
 
 
-def render(plan: GraphPlan) -> str:
+def render(plan: GraphPlan, template: str = "module.py.j2") -> str:
+    return _environment().get_template(template).render(**_context(plan))
+
+
+def _context(plan: GraphPlan) -> dict:
     spec = plan.spec
     offsets, offset = [], 0
     for p in plan.params:
@@ -76,13 +81,44 @@ def render(plan: GraphPlan) -> str:
         "with_rng": plan.uses_rng,
         "rng": plan.uses_rng,
         "with_lm": plan.jacobian is not None,
+        # array_api.py.j2: which functions read DTYPE and DEVICE
+        "forward_text": "\n".join(plan.forward_lines),
+        "backward_text": "\n".join(plan.backward),
+        "loss_text": "\n".join(plan.loss_lines),
     }
-    return _environment().get_template("module.py.j2").render(**context)
+    return context
 
 
-def generate(spec: Spec, dtype: str | None = None) -> str:
-    """The source of the training module for `spec` (deterministic: same spec, same text)."""
+BACKENDS = ("numpy", "array-api")
+TARGETS = ("numpy", "torch")
+
+
+def generate_torch(spec: Spec, dtype: str | None = None) -> str:
+    """The source of the PyTorch module for `spec`: an autograd Function per layer with the derived backward."""
+    from .backends.torch import plan_torch
+
+    torch_plan = plan_torch(spec, dtype)
+    context = _context(torch_plan.plan)
+    u, y, du, dy = torch_plan.output_names
+    context.update(
+        layers=torch_plan.layers,
+        out={"u": u, "y": y, "du": du, "dy": dy, "forward": torch_plan.output_forward,
+             "saved": torch_plan.output_saved, "backward": torch_plan.output_backward},
+        loss={"forward": torch_plan.loss_forward, "saved": torch_plan.loss_saved,
+              "backward": torch_plan.loss_backward, "du": torch_plan.loss_du},
+        helpers=torch_plan.helpers,
+    )
+    return _environment().get_template("torch.py.j2").render(**context)
+
+
+def generate(spec: Spec, dtype: str | None = None, backend: str = "numpy") -> str:
+    """The source of the training module for `spec` (deterministic: same spec, same text), for NumPy or for
+    the array API standard (`backend="array-api"`)."""
+    if backend == "array-api":
+        from .backends.array_api import plan_array_api
+
+        return render(plan_array_api(spec, dtype), "array_api.py.j2")
     return render(plan_graph(spec, dtype))
 
 
-__all__ = ["docstring_text", "generate", "render"]
+__all__ = ["BACKENDS", "docstring_text", "generate", "render"]

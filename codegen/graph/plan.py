@@ -21,7 +21,7 @@ import numpy as np
 import sympy as sp
 
 from codegen.forms import CodegenError, activation_forms, array, domains, loss_expression, optimizer_call, relu_like
-from codegen.printer import helper_names, helper_source, print_lines, stabilize
+from codegen.printer import stabilize
 from derive.calculus.backward import GraphDerivation, backward, gradient_base, per_sample
 from derive.calculus.jacobian import JacobianError, curvature, jacobian_base, output_jacobian
 from derive.calculus.second_order import direction_base, r_operator
@@ -132,6 +132,8 @@ def _title(lg: LayerGraph, graph: Graph) -> str:
 
 
 class GraphPlanner:
+    renderer_class = NumpyRenderer  # another backend plans with its own renderer
+
     def __init__(self, spec: Spec, dtype: str | None):
         self.spec = spec
         self.dtype = dtype or spec.dtype
@@ -145,7 +147,11 @@ class GraphPlanner:
         self.params = {p.name for p in self.graph.params}
         self.uses_rng = any(t.role == "mask" for t in self.graph.tensors.values())
         self._name_arrays()
-        self.renderer = NumpyRenderer(into={self.grad(p.name).name for p in self.graph.params})
+        self.renderer = self.renderer_class(into=self.into())
+
+    def into(self) -> set[str]:
+        """The arrays the backward pass writes in place: each parameter's gradient, a view of the flat buffer."""
+        return {self.grad(p.name).name for p in self.graph.params}
 
     # ------------------------------------------------------------ arrays
 
@@ -182,34 +188,38 @@ class GraphPlanner:
     def forward(self, lower: Lowerer) -> list[Block]:
         blocks = [Block()]
         for lg in self.graph.layers:
-            for mask in (t for t in self.graph.tensors.values() if t.role == "mask" and t.layer == lg.l):
-                shape = ", ".join(["X.shape[0]", *(str(int(n)) for n in self._shape(mask)[1:])])
-                blocks[-1].ops += [Comment(f"layer {lg.l} {lg.name} (dropout): {mask.name} = m/(1 - p), m ~ Bernoulli(1 - p)"
-                                           " where rng is given, else 1"),
-                                   Load(self.arrays[mask.name], f"_keep(rng, ({shape}), {lg.kind.p!r}, DTYPE)")]
-            stats = {t.name for t in lg.nodes if t.what in ("mean", "variance")} if lg.kind.couples_samples else set()
-            for node in lg.nodes:
-                out = self.arrays[node.name]
-                if node.name in stats:
-                    branch = self._running(lower, lg, node, out)
-                    if len(blocks) > 1 and blocks[-2].condition and not blocks[-1].ops:  # the variance after the mean
-                        blocks[-2].ops += branch.ops[1:]
-                        blocks[-2].otherwise += branch.otherwise
-                    else:
-                        blocks += [branch, Block()]
-                    continue
-                start = len(lower.ops)
-                comment = f"layer {lg.l} {lg.name} ({lg.kind.kind}): {node.what} {node.name}{_idx(node)} = " \
-                          f"{_plain(node.expr) if node is not lg.output else self._activation_text(lg)}"
-                if node is lg.pre and lg.kind.kind == "dense":
-                    comment += "  (u = y W + b)"
-                if node is lg.output:
-                    self._activation(lower, lg, out, comment)
-                else:
-                    lower.assign(out, self._numbers(self._selections(node.expr)), comment)
-                blocks[-1].ops.extend(lower.ops[start:])
-                del lower.ops[start:]
+            self.forward_layer(lower, lg, blocks)
         return [b for b in blocks if b.ops or b.condition]
+
+    def forward_layer(self, lower: Lowerer, lg: LayerGraph, blocks: list[Block]):
+        """Appends the ops of layer `lg`'s nodes to `blocks` (a batch statistic opens a branch of its own)."""
+        for mask in (t for t in self.graph.tensors.values() if t.role == "mask" and t.layer == lg.l):
+            shape = ", ".join(["X.shape[0]", *(str(int(n)) for n in self._shape(mask)[1:])])
+            blocks[-1].ops += [Comment(f"layer {lg.l} {lg.name} (dropout): {mask.name} = m/(1 - p), m ~ Bernoulli(1 - p)"
+                                       " where rng is given, else 1"),
+                               Load(self.arrays[mask.name], f"_keep(rng, ({shape}), {lg.kind.p!r}, DTYPE)")]
+        stats = {t.name for t in lg.nodes if t.what in ("mean", "variance")} if lg.kind.couples_samples else set()
+        for node in lg.nodes:
+            out = self.arrays[node.name]
+            if node.name in stats:
+                branch = self._running(lower, lg, node, out)
+                if len(blocks) > 1 and blocks[-2].condition and not blocks[-1].ops:  # the variance after the mean
+                    blocks[-2].ops += branch.ops[1:]
+                    blocks[-2].otherwise += branch.otherwise
+                else:
+                    blocks += [branch, Block()]
+                continue
+            start = len(lower.ops)
+            comment = f"layer {lg.l} {lg.name} ({lg.kind.kind}): {node.what} {node.name}{_idx(node)} = " \
+                      f"{_plain(node.expr) if node is not lg.output else self._activation_text(lg)}"
+            if node is lg.pre and lg.kind.kind == "dense":
+                comment += "  (u = y W + b)"
+            if node is lg.output:
+                self._activation(lower, lg, out, comment)
+            else:
+                lower.assign(out, self._numbers(self._selections(node.expr)), comment)
+            blocks[-1].ops.extend(lower.ops[start:])
+            del lower.ops[start:]
 
     def _selections(self, expr: sp.Expr) -> sp.Expr:
         """A selection node's elements (max pooling's arg max) as their definitions, so that the lowering sees
@@ -440,7 +450,7 @@ class GraphPlanner:
         ops = [op for op in lower.ops if not isinstance(op, Comment)]
         used = {a for op in ops for a in op.reads()}
         lines = [f"N = {outputs[0]}.shape[0]"] if any(_uses_batch(op) for op in ops) else []
-        renderer = NumpyRenderer()
+        renderer = self.renderer_class()
         lines += renderer.lines([Load(eye_kr, f"np.eye({out.width}, dtype=DTYPE)")] if eye_kr in used else [])
         curvature_lines = [*lines, *renderer.lines(ops), "return H"]
         return JacobianPlan(body, curvature_lines, outputs, curv.at, curv.diagonal, curv.reads_targets,
@@ -455,7 +465,7 @@ class GraphPlanner:
         for op in every:
             if isinstance(op, Softmax) and op.lse not in used:
                 op.lse = Array("_", op.lse.axes, op.lse.shape)
-        renderer = NumpyRenderer()
+        renderer = self.renderer_class()
         lines = ["N = X.shape[0]"] if any(_uses_batch(op) for op in every) else []
         if self.uses_rng:
             lines.append("rng = None  # without dropout: the masks are 1")
@@ -508,13 +518,7 @@ class GraphPlanner:
 
         out_layer = self.graph.layers[-1]
         L = out_layer.l
-        loss_expr, _ = loss_expression(self.spec, L)
-        names = {array(f"Y{L}"): sp.Symbol(self.arrays[out_layer.output.name].name, real=True),
-                 array(f"U{L}"): sp.Symbol(self.arrays[out_layer.pre.name].name, real=True),
-                 array(f"LSE{L}"): sp.Symbol(f"LSE{L}", real=True)}
-        loss_expr = loss_expr.xreplace(names)
-        loss_args = sorted(s.name for s in loss_expr.free_symbols if s.name != "T")
-        loss_lines = print_lines(loss_expr, "E", "e")
+        loss_lines, loss_args = self.objective()
 
         # what the backward pass reads of the forward one (and the loss), returned by _forward
         produced = [op.out.name for b in forward_blocks for op in b.all_ops()]
@@ -537,11 +541,6 @@ class GraphPlanner:
             backward_lines.insert(0, "N = X.shape[0]")
         grads = [(p.name, self.grad(p.name).name) for p in self.graph.params]
 
-        divisor = []
-        if self.spec.reduction == "mean":
-            divisor.append("T.shape[0]")
-        if self.spec.loss.mean_over_outputs:
-            divisor.append(str(out_layer.width))
         lines_text = "\n".join([*self.renderer.lines(forward_ops), *backward_lines, *loss_lines])
         optimizer_defaults = {name: {**({"lr": repr(DEFAULT_LR[name])} if name in DEFAULT_LR else {}),
                                      **{k: repr(v) for k, v in params.items()}} for name, params in OPTIMIZERS.items()}
@@ -560,14 +559,35 @@ class GraphPlanner:
             loss_lines=loss_lines,
             loss_args=loss_args,
             loss_comment=_plain(self.spec.loss.expr),
-            divisor=" * ".join(divisor) if len(divisor) < 2 else f"({' * '.join(divisor)})",
-            helpers=[helper_source(name) for name in helper_names(lines_text)],
+            divisor=self.divisor(),
+            helpers=self.renderer.helpers(lines_text),
             uses_softmax=out_layer.activation.is_softmax,
             optimizer=optimizer_call(self.spec),
             domains=domains(self.spec),
             optimizer_defaults=optimizer_defaults,
             uses_rng=self.uses_rng,
         )
+
+    def objective(self) -> tuple[list[str], list[str]]:
+        """The lines of E (each sample's loss, over the output layer's arrays) and the arrays they read besides T."""
+        out_layer = self.graph.layers[-1]
+        L = out_layer.l
+        loss_expr, _ = loss_expression(self.spec, L)
+        names = {array(f"Y{L}"): sp.Symbol(self.arrays[out_layer.output.name].name, real=True),
+                 array(f"U{L}"): sp.Symbol(self.arrays[out_layer.pre.name].name, real=True),
+                 array(f"LSE{L}"): sp.Symbol(f"LSE{L}", real=True)}
+        loss_expr = loss_expr.xreplace(names)
+        loss_args = sorted(s.name for s in loss_expr.free_symbols if s.name != "T")
+        return self.renderer.print_lines(loss_expr, "E", "e"), loss_args
+
+    def divisor(self) -> str:
+        """What the sum of E is divided by: the batch's size for the mean, the outputs' for a loss that averages them."""
+        divisor = []
+        if self.spec.reduction == "mean":
+            divisor.append("T.shape[0]")
+        if self.spec.loss.mean_over_outputs:
+            divisor.append(str(self.graph.layers[-1].width))
+        return " * ".join(divisor) if len(divisor) < 2 else f"({' * '.join(divisor)})"
 
     def _loads(self, ops: list[Op], exclude=()) -> list[Op]:
         read = {a.name: a for op in ops for a in op.reads()}

@@ -13,7 +13,15 @@ import string
 import sympy as sp
 
 from codegen.forms import CodegenError
-from codegen.printer import ArrayPrinter, Mask, UnprintableError, numeric_constants
+from codegen.printer import (
+    ArrayPrinter,
+    Mask,
+    UnprintableError,
+    helper_names,
+    helper_source,
+    numeric_constants,
+    print_lines,
+)
 
 from .ir import (
     Alias,
@@ -33,17 +41,6 @@ from .ir import (
 from .lower import BATCH
 
 
-class ViewPrinter(ArrayPrinter):
-    """ArrayPrinter whose symbols are array uses, printed as views aligned to the output's axes."""
-
-    def __init__(self, views: dict[sp.Symbol, str]):
-        super().__init__()
-        self.views = views
-
-    def _print_Symbol(self, expr):
-        return self.views.get(expr) or super()._print_Symbol(expr)
-
-
 def _shape(array: Array) -> str:
     sizes = [str(s) for s in array.shape]
     return f"({sizes[0]},)" if len(sizes) == 1 else f"({', '.join(sizes)})"
@@ -53,8 +50,18 @@ class NumpyRenderer:
     """Prints ops as lines of NumPy source; arrays named in `into` exist already and are written in place
     (`out=`), such as the views of the flat gradient buffer."""
 
+    printer = ArrayPrinter
+
     def __init__(self, into: set[str] | frozenset = frozenset()):
         self.into = set(into)
+
+    def print_lines(self, expr: sp.Expr, target: str, prefix: str) -> list[str]:
+        """`target = expr` for a whole-array expression over named arrays (the loss), common parts first."""
+        return print_lines(expr, target, prefix, printer=self.printer())
+
+    def helpers(self, code: str) -> list[str]:
+        """The sources of the helpers `code` calls, to copy into the module."""
+        return [helper_source(name) for name in helper_names(code)]
 
     def view(self, ref: Ref, axes: tuple[sp.Symbol, ...]) -> str:
         """The array of `ref` transposed and given new axes so that it broadcasts against `axes`."""
@@ -67,7 +74,7 @@ class NumpyRenderer:
             raise CodegenError(f"{name}{list(ref.letters)} does not fit the axes {list(axes)}") from None
         perm = sorted(range(len(places)), key=lambda i: places[i])
         if perm != list(range(len(perm))):
-            name += ".T" if len(perm) == 2 else f".transpose({tuple(perm)})"
+            name = self.permute(name, tuple(perm))
         held = sorted(places)
         if held != list(range(len(axes) - len(held), len(axes))):  # not trailing: broadcasting needs new axes
             name += "[" + ", ".join(":" if p in held else "None" for p in range(held[0], len(axes))) + "]"
@@ -79,13 +86,19 @@ class NumpyRenderer:
         if isinstance(expr, Mask):
             expr = sp.Piecewise((1, expr.args[0]), (0, True))
         try:
-            text = ViewPrinter(views).doprint(expr)
+            text = self.printer(views=views).doprint(expr)
         except Exception as exc:  # noqa: BLE001 - SymPy's printers raise several kinds
-            raise UnprintableError(f"no NumPy form for {sp.sstr(op.expr)[:120]}: {exc}") from None
+            raise UnprintableError(f"no {self.printer.language_name} form for {sp.sstr(op.expr)[:120]}: {exc}") \
+                from None
         held = {a for s in expr.free_symbols if s in op.uses for a in op.uses[s].letters}
         if held != set(op.out.axes):
-            text = f"np.broadcast_to({text}, {_shape(op.out)}).astype(DTYPE)"
+            text = self.broadcast(text, _shape(op.out), held)
         return text
+
+    @staticmethod
+    def broadcast(text: str, shape: str, held: set) -> str:
+        """An expression over some of the output's axes (`held`) spread over all of them."""
+        return f"np.broadcast_to({text}, {shape}).astype(DTYPE)"
 
     def contract_text(self, op: Contract, into: bool = False) -> str:
         out = op.out.axes
@@ -98,14 +111,18 @@ class NumpyRenderer:
             dot = self._tensordot(refs[0], refs[1], out)
             if dot is not None:
                 return f"{op.out.name}[...] = {dot}" if into else dot
+        return self.einsum(op, into)
+
+    def einsum(self, op: Contract, into: bool = False) -> str:
+        """Any other contraction."""
+        out, refs = op.out.axes, op.operands
         letters = list(dict.fromkeys(a for r in refs for a in r.letters))
         chars = dict(zip(letters, string.ascii_lowercase))
         spec = ",".join("".join(chars[a] for a in r.letters) for r in refs) + "->" + "".join(chars[a] for a in out)
         extra = f", out={op.out.name}" if into else ""
         return f'np.einsum("{spec}", {", ".join(r.array.name for r in refs)}{extra})'
 
-    @staticmethod
-    def _tensordot(a: Ref, b: Ref, out: tuple[sp.Symbol, ...]) -> str | None:
+    def _tensordot(self, a: Ref, b: Ref, out: tuple[sp.Symbol, ...]) -> str | None:
         """np.tensordot where a contraction of two arrays of more than two axes sums every letter they share and
         keeps the rest (a convolution over its window view): BLAS, where einsum would loop over the strided view."""
         shared = set(a.letters) & set(b.letters)
@@ -115,9 +132,9 @@ class NumpyRenderer:
         summed = [s for s in a.letters if s in shared]
         axes = (tuple(a.letters.index(s) for s in summed), tuple(b.letters.index(s) for s in summed))
         kept = [s for s in (*a.letters, *b.letters) if s not in shared]
-        text = f"np.tensordot({a.array.name}, {b.array.name}, axes=({axes[0]}, {axes[1]}))"
+        text = f"{self.printer.ns}.tensordot({a.array.name}, {b.array.name}, axes=({axes[0]}, {axes[1]}))"
         if kept != list(out):
-            text += f".transpose({tuple(kept.index(s) for s in out)})"
+            text = self.permute(text, tuple(kept.index(s) for s in out))
         return text
 
     def _matmul(self, a: Ref, b: Ref, out: tuple[sp.Symbol, ...]) -> tuple[str, str] | None:
@@ -161,11 +178,28 @@ class NumpyRenderer:
             if into:
                 return f"{op.out.name}[...] = {text}"
         else:
-            text = f"{ref.array.name}.{'mean' if op.mean else 'sum'}(axis={axis}{extra})"
+            text = self.reduction(ref.array.name, "mean" if op.mean else "sum", axis, extra)
         if kept != list(op.out.axes):
-            perm = [kept.index(a) for a in op.out.axes]
-            text = f"{text}.T" if len(perm) == 2 else f"{text}.transpose({tuple(perm)})"
+            text = self.permute(text, tuple(kept.index(a) for a in op.out.axes))
         return text
+
+    @staticmethod
+    def call(helper: str, *args: str) -> str:
+        """A call of one of the module's helpers."""
+        return f"{helper}({', '.join(args)})"
+
+    @staticmethod
+    def permute(text: str, perm: tuple[int, ...]) -> str:
+        return f"{text}.T" if len(perm) == 2 else f"{text}.transpose({perm})"
+
+    @staticmethod
+    def reduction(name: str, how: str, axis, extra: str = "") -> str:
+        return f"{name}.{how}(axis={axis}{extra})"
+
+    @staticmethod
+    def reshape(name: str, sizes: str) -> str:
+        """`name` reshaped to the comma-separated `sizes`."""
+        return f"{name}.reshape({sizes})"
 
     def line(self, op: Op | Comment) -> list[str]:
         if isinstance(op, Comment):
@@ -183,7 +217,7 @@ class NumpyRenderer:
         elif isinstance(op, Alias):
             code = f"{name} = {self.view(op.source, op.out.axes)}"
         elif isinstance(op, Softmax):
-            code = f"{name}, {op.lse.name} = _softmax({op.source.array.name})"
+            code = f"{name}, {op.lse.name} = {self.call('_softmax', op.source.array.name)}"
         elif isinstance(op, Load):
             code = f"{name} = {op.text}"
         elif isinstance(op, Window):
@@ -192,7 +226,7 @@ class NumpyRenderer:
             code = f"{name} = _first_max({op.source.name}, {op.axes})"
         elif isinstance(op, Reshape):
             shape = ", ".join("-1" if size == BATCH else str(size) for size in op.out.shape)  # N: the batch's
-            code = f"{name} = {op.source.name}.reshape({shape})"
+            code = f"{name} = {self.reshape(op.source.name, shape)}"
         else:  # pragma: no cover - every op has its method
             raise CodegenError(f"no rendering for {type(op).__name__}")
         return [*comment, code]
