@@ -20,13 +20,41 @@ from codegen.graph.ir import Array, Block, Comment, Load, Op, Softmax
 from codegen.graph.lower import Lowerer
 from codegen.graph.plan import GraphPlan, _idx, _plain, _uses_batch
 from codegen.graph.share import share
+from codegen.printer import Mask
 from derive.calculus import deltas
 from derive.calculus.backward import gradient_base, per_sample
 from derive.calculus.rules import SoftmaxRule, d
 from derive.network import indices as ix
 from derive.network.graph import LayerGraph
 
-from .array_api import XpPlanner, XpRenderer
+from .array_api import XpPlanner, XpPrinter, XpRenderer
+
+
+class TorchPrinter(XpPrinter):
+    """The array-API printing, with PyTorch's faster forms where the standard has none: a boolean mask multiplied
+    (PyTorch promotes it; torch.where costs three times as much), max(u, c) as a clamp."""
+
+    language_name = "PyTorch"
+
+    def _print_Mul(self, expr):
+        if not any(isinstance(f, Mask) for f in expr.args):
+            return super()._print_Mul(expr)
+        rest = sp.Mul(*(f for f in expr.args if not isinstance(f, Mask)))
+        masks = [self._print(f.args[0]) for f in expr.args if isinstance(f, Mask)]
+        if rest == 1:
+            return f"xp.astype({' & '.join(masks)}, DTYPE)"
+        return " * ".join([self.parenthesize(rest, 50), *masks])
+
+    def _print_Max(self, expr):
+        numbers = [a for a in expr.args if a.is_number]
+        if len(expr.args) == 2 and len(numbers) == 1:
+            (array,) = (a for a in expr.args if not a.is_number)
+            return f"torch.clamp({self._print(array)}, min={self._print(numbers[0])})"
+        return super()._print_Max(expr)
+
+
+class TorchRenderer(XpRenderer):
+    printer = TorchPrinter
 
 
 @dataclass
@@ -81,6 +109,8 @@ def _reads(ops: list[Op | Comment]) -> list[str]:
 
 
 class TorchPlanner(XpPlanner):
+    renderer_class = TorchRenderer
+
     def __init__(self, spec, dtype):
         super().__init__(spec, dtype)
         if self.uses_rng:
@@ -125,7 +155,7 @@ class TorchPlanner(XpPlanner):
                          f"∂J/∂{name}{_idx(self.graph.tensors[name])} += {_plain(sp.Add(*parts))}  (layer {lg.l}'s part)")
             conditional.append(Block(list(lower.ops), condition=f"ctx.needs_input_grad[{i}]",
                                      otherwise=[Load(target, "None")]))
-        renderer = XpRenderer()
+        renderer = TorchRenderer()
         grad_out = self.grad((lg.pre if last else lg.output).name).name
         produced = {op.out.name for op in training if isinstance(op, Op)} | set(inputs) | {a for _, a in params}
         every = ops + [op for b in conditional for op in b.ops]
@@ -167,7 +197,7 @@ class TorchPlanner(XpPlanner):
                                                      f"∂y_r/∂u_k = y_r([r = k] - y_k)")
         else:
             self._through_activation(lower, lg, du)
-        renderer = XpRenderer()
+        renderer = TorchRenderer()
         saved = [name for name in _reads(lower.ops) if name in (u.name, y.name)]
         return (_lines(renderer, forward, u.name), saved, _lines(renderer, lower.ops, dy.name),
                 (u.name, y.name, du.name, dy.name))
@@ -178,7 +208,7 @@ class TorchPlanner(XpPlanner):
         lower = Lowerer(self.resolve, self.namer.fresh)
         self._activation(lower, lg, self.arrays[lg.output.name], f"y{lg.l} = f(u{lg.l})")
         _name_lse(lower.ops, f"LSE{lg.l}")  # the name the loss's lines read
-        renderer = XpRenderer()
+        renderer = TorchRenderer()
         lines, _ = self.objective()
         forward = _lines(renderer, lower.ops, "T") + lines
         lower.ops = []
@@ -196,7 +226,7 @@ class TorchPlanner(XpPlanner):
         text = "\n".join([*(line for f in layers for line in (*f.forward, *(f.inference or ()), *f.backward)),
                           *out_fwd, *out_bwd, *loss_fwd, *loss_bwd])
         return TorchPlan(plan, layers, out_fwd, out_saved, out_bwd, names, loss_fwd, loss_saved, loss_bwd, loss_du,
-                         XpRenderer().helpers(text))
+                         TorchRenderer().helpers(text))
 
 
 def _name_lse(ops, name: str):
