@@ -4,9 +4,12 @@ HYPOTHESIS_PROFILE=ci (what `make test` and CI use) runs enough examples to matt
 "dev" profile runs a few, for quick local runs.
 """
 
+import hashlib
+import importlib.util
 import os
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 from hypothesis import HealthCheck, settings
@@ -27,3 +30,16 @@ def run_cli(*args: str, cwd: Path | None = None, timeout: float = 300) -> subpro
         [sys.executable, "-m", "derive.cli", *args],
         capture_output=True, text=True, cwd=cwd or ROOT, timeout=timeout, check=False,
     )
+
+
+_MODULES = tempfile.TemporaryDirectory(prefix="generated-modules-")
+
+
+def import_source(source: str):
+    """A generated module's source, written to a file named by its hash and imported (not into sys.modules)."""
+    path = Path(_MODULES.name) / f"m{hashlib.sha256(source.encode()).hexdigest()[:16]}.py"
+    path.write_text(source, encoding="utf-8")
+    spec = importlib.util.spec_from_file_location(path.stem, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module

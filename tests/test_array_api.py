@@ -7,13 +7,11 @@ derived backward); float32 stays float32; nothing is written in place (array-api
 
 from __future__ import annotations
 
-import hashlib
-import importlib.util
-import tempfile
 from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import import_source
 from hypothesis import given
 from hypothesis import strategies as st
 from test_graph_codegen import EXPENSIVE, SPECS, graphs, problem
@@ -30,23 +28,13 @@ except ImportError:  # pragma: no cover - the PyTorch runs are skipped without i
     torch = None
 
 ROOT = Path(__file__).resolve().parent.parent
-_FOLDER = tempfile.TemporaryDirectory(prefix="array-api-tests-")
 DENSE_EXAMPLES = ["bce_classifier", "bn_digits", "deep_swish", "digits", "glu", "residual_ln", "seed003", "seed004",
                   "sine_lm"]
 
 
-def _load(source: str):
-    path = Path(_FOLDER.name) / f"x{hashlib.sha256(source.encode()).hexdigest()[:16]}.py"
-    path.write_text(source, encoding="utf-8")
-    spec = importlib.util.spec_from_file_location(path.stem, path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def modules(spec, dtype=None):
     """(the array-API module, the NumPy module) of one spec."""
-    return _load(generate(spec, dtype, "array-api")), _load(generate(spec, dtype))
+    return import_source(generate(spec, dtype, "array-api")), import_source(generate(spec, dtype))
 
 
 def namespaces():

@@ -7,13 +7,11 @@ test (`torch_gradients` of test_graph_codegen), and against the NumPy module of 
 
 from __future__ import annotations
 
-import hashlib
-import importlib.util
-import tempfile
 from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import import_source
 from hypothesis import given
 from hypothesis import strategies as st
 from test_graph_codegen import EXPENSIVE, SPECS, graphs, problem, torch_gradients
@@ -26,23 +24,13 @@ torch = pytest.importorskip("torch")
 pytest.importorskip("array_api_compat")
 
 ROOT = Path(__file__).resolve().parent.parent
-_FOLDER = tempfile.TemporaryDirectory(prefix="torch-target-tests-")
 DENSE_EXAMPLES = ["bce_classifier", "bn_digits", "deep_swish", "digits", "glu", "residual_ln", "seed003", "seed004",
                   "sine_lm"]
 
 
-def _load(source: str):
-    path = Path(_FOLDER.name) / f"t{hashlib.sha256(source.encode()).hexdigest()[:16]}.py"
-    path.write_text(source, encoding="utf-8")
-    spec = importlib.util.spec_from_file_location(path.stem, path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def modules(spec, dtype=None):
     """(the PyTorch module, the NumPy module) of one spec."""
-    return _load(generate_torch(spec, dtype)), _load(generate(spec, dtype))
+    return import_source(generate_torch(spec, dtype)), import_source(generate(spec, dtype))
 
 
 def check_against_numpy(spec, tm, nm, seed=0, samples=5):
@@ -136,10 +124,10 @@ def test_batch_norm_buffers_train_and_eval():
 
 def test_trains_with_a_torch_optimizer_in_float32():
     spec = load_spec(ROOT / "examples" / "residual_ln.toml")
-    tm = _load(generate_torch(spec))
+    tm = import_source(generate_torch(spec))
     net = tm.Network(seed=0, dtype=torch.float32)
     assert all(p.dtype == torch.float32 for p in net.parameters())
-    nm = _load(generate(spec))
+    nm = import_source(generate(spec))
     for key, value in nm.init_params(0).items():
         np.testing.assert_allclose(getattr(net, key).detach().numpy(), value, rtol=1e-6)
     g = torch.Generator().manual_seed(0)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import sympy as sp
 
 from codegen.forms import CodegenError
-from codegen.graph.ir import Contract, FirstMaxOp, Load, Op, Window
+from codegen.graph.ir import Contract, FirstMaxOp, Load, Window
 from codegen.graph.plan import GraphPlanner, render_blocks
 from codegen.graph.render import NumpyRenderer
 from codegen.printer import ArrayPrinter, Mask
@@ -44,12 +44,16 @@ class XpPrinter(ArrayPrinter):
 
     _print_erfc = _print_Erfc = _print_erf
 
+    def masks_apart(self, expr: sp.Mul) -> tuple[sp.Expr, list[str]]:
+        """(the product of the factors that are no mask, the printed conditions of those that are)."""
+        rest = sp.Mul(*(f for f in expr.args if not isinstance(f, Mask)))
+        return rest, [self._print(f.args[0]) for f in expr.args if isinstance(f, Mask)]
+
     def _print_Mul(self, expr):
-        masks = [f for f in expr.args if isinstance(f, Mask)]
+        rest, masks = self.masks_apart(expr)
         if not masks:
             return super()._print_Mul(expr)
-        rest = sp.Mul(*(f for f in expr.args if not isinstance(f, Mask)))
-        cond = " & ".join(self._print(m.args[0]) for m in masks)
+        cond = " & ".join(masks)
         value = f"xp.asarray({self._print(rest)}, dtype=DTYPE)" if rest.is_number else self._print(rest)
         return f"xp.where({cond}, {value}, 0.0)"
 
@@ -68,12 +72,10 @@ class XpPrinter(ArrayPrinter):
 
 
 class XpRenderer(NumpyRenderer):
-    """The IR as array-API source: no `out=` (arrays of the standard need not be writable), no einsum."""
+    """The IR as array-API source: no einsum; no `out=` (arrays of the standard need not be writable: its planner
+    names no array to write into)."""
 
     printer = XpPrinter
-
-    def __init__(self, into=frozenset()):
-        super().__init__(frozenset())
 
     def helpers(self, code: str) -> list[str]:
         return xp_helpers.helper_sources(code)
@@ -115,8 +117,6 @@ class XpRenderer(NumpyRenderer):
             raise CodegenError("the array-API backend has no windows yet (convolution and pooling layers)")
         if isinstance(op, Load) and op.text.startswith("_keep("):
             raise CodegenError("the array-API backend has no dropout yet (the standard draws no random numbers)")
-        if isinstance(op, Op) and op.out.name in self.into:  # pragma: no cover - into is empty
-            raise CodegenError("the array-API backend writes no array in place")
         return super().line(op)
 
 

@@ -18,9 +18,8 @@ import sympy as sp
 from codegen.forms import CodegenError
 from codegen.graph.ir import Array, Block, Comment, Load, Op, Softmax
 from codegen.graph.lower import Lowerer
-from codegen.graph.plan import GraphPlan, _idx, _plain, _uses_batch
+from codegen.graph.plan import GraphPlan, _idx, _plain, _title, _uses_batch, render_blocks
 from codegen.graph.share import share
-from codegen.printer import Mask
 from derive.calculus import deltas
 from derive.calculus.backward import gradient_base, per_sample
 from derive.calculus.rules import SoftmaxRule, d
@@ -37,10 +36,9 @@ class TorchPrinter(XpPrinter):
     language_name = "PyTorch"
 
     def _print_Mul(self, expr):
-        if not any(isinstance(f, Mask) for f in expr.args):
+        rest, masks = self.masks_apart(expr)
+        if not masks:
             return super()._print_Mul(expr)
-        rest = sp.Mul(*(f for f in expr.args if not isinstance(f, Mask)))
-        masks = [self._print(f.args[0]) for f in expr.args if isinstance(f, Mask)]
         if rest == 1:
             return f"xp.astype({' & '.join(masks)}, DTYPE)"
         return " * ".join([self.parenthesize(rest, 50), *masks])
@@ -90,10 +88,9 @@ class TorchPlan:
     helpers: list[str]
 
 
-def _lines(renderer: XpRenderer, ops: list[Op | Comment], batch_from: str) -> list[str]:
-    """Ops as lines, after N, DTYPE and DEVICE where they are read (taken from the array `batch_from`)."""
-    body = renderer.lines(ops)
-    text = "\n".join(body)
+def _prolog(renderer: XpRenderer, ops: list[Op | Comment], batch_from: str) -> list[str]:
+    """N, DTYPE and DEVICE, where the lines of `ops` read them (taken from the array `batch_from`)."""
+    text = "\n".join(renderer.lines(ops))
     prolog = []
     if any(_uses_batch(op) for op in ops if isinstance(op, Op)):
         prolog.append(f"N = {batch_from}.shape[0]")
@@ -101,7 +98,12 @@ def _lines(renderer: XpRenderer, ops: list[Op | Comment], batch_from: str) -> li
         prolog.append(f"DTYPE = {batch_from}.dtype")
     if "DEVICE" in text:
         prolog.append(f"DEVICE = {batch_from}.device")
-    return prolog + body
+    return prolog
+
+
+def _lines(renderer: XpRenderer, ops: list[Op | Comment], batch_from: str) -> list[str]:
+    """Ops as lines, after their prolog."""
+    return _prolog(renderer, ops, batch_from) + renderer.lines(ops)
 
 
 def _reads(ops: list[Op | Comment]) -> list[str]:
@@ -133,7 +135,7 @@ class TorchPlanner(XpPlanner):
         inputs = [self.arrays[name].name for name in dict.fromkeys(lg.inputs)]
         params = [(p.name, self.arrays[p.name].name) for p in lg.params]
         out = self.arrays[(lg.pre if last else lg.output).name].name
-        statistics = [s for s in self.state() if s.key[len("mean" if s.key.startswith("mean") else "var"):] == str(lg.l)]
+        statistics = [s for s in self.state() if s.layer == lg.l]
         outputs = [out, *(s.array for s in statistics)]
 
         # the backward pass: ∂J/∂u, the layer's nodes and parameters in sweep order, then its inputs' parts
@@ -160,17 +162,12 @@ class TorchPlanner(XpPlanner):
         produced = {op.out.name for op in training if isinstance(op, Op)} | set(inputs) | {a for _, a in params}
         every = ops + [op for b in conditional for op in b.ops]
         saved = [name for name in _reads(every) if name in produced]
-        lines = _lines(renderer, every, grad_out)
-        body = lines[: len(lines) - len(renderer.lines([op for b in conditional for op in b.ops]))]
-        for block in conditional:
-            body.append(f"if {block.condition}:")
-            body += ["    " + line for line in renderer.lines(block.ops)]
-            body += ["else:", "    " + renderer.lines(block.otherwise)[0]]
+        body = _prolog(renderer, every, grad_out) + render_blocks(renderer, [Block(ops), *conditional])
         returns = [self.grad(name).name for name in dict.fromkeys(lg.inputs)] + [self.grad(k).name for k, _ in params]
         stats = [(s.key, s.array, s.positions, s.momentum, s.variance) for s in statistics]
         first = inputs[0]
         return LayerFunction(
-            l=lg.l, title=_title(lg), inputs=inputs, params=params, outputs=outputs, statistics=stats,
+            l=lg.l, title=_title(lg, self.graph), inputs=inputs, params=params, outputs=outputs, statistics=stats,
             forward=_lines(renderer, training, first),
             inference=_lines(renderer, inference, first) if statistics else None,
             saved=saved, grad_outputs=[grad_out, *(f"_d{s.array}" for s in statistics)], backward=body, returns=returns)
@@ -233,10 +230,6 @@ def _name_lse(ops, name: str):
     for op in ops:
         if isinstance(op, Softmax):
             op.lse = Array(name, op.lse.axes, op.lse.shape)
-
-
-def _title(lg: LayerGraph) -> str:
-    return f"layer {lg.l} {lg.name}: {lg.kind.kind}, activation {lg.activation.name}"
 
 
 def plan_torch(spec, dtype: str | None = None) -> TorchPlan:

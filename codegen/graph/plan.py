@@ -80,6 +80,7 @@ class StateStat:
     momentum: float
     variance: bool
     positions: int = 1  # the positions per sample it also runs over (a signal's or image's channels)
+    layer: int = 0
 
 
 @dataclass
@@ -506,7 +507,7 @@ class GraphPlanner:
                     key = f"{'mean' if node.what == 'mean' else 'var'}{lg.l}"
                     positions = int(np.prod([int(n) for n in self._shape(self.graph.tensors[lg.inputs[0]])[2:]]))
                     found.append(StateStat(key, self.arrays[node.name].name, int(self._shape(node)[0]),
-                                           float(lg.kind.momentum), node.what == "variance", positions))
+                                           float(lg.kind.momentum), node.what == "variance", positions, lg.l))
         return found
 
     def plan(self) -> GraphPlan:
